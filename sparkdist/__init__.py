@@ -1,0 +1,66 @@
+"""sparkdist: RevoScaleR's distributed-computing model (compute contexts, rxDistributeJob,
+rxIsDistributedContext) for PySpark — classic Spark, Spark Connect, or no Spark at all.
+
+Importing sparkdist is fast and starts no JVM.
+
+>>> import sparkdist
+>>> sparkdist.is_distributed_context(sparkdist.LocalComputeContext())
+False
+"""
+
+from __future__ import annotations
+
+from sparkdist.context import (
+    ComputeContext,
+    LocalComputeContext,
+    LocalParallelComputeContext,
+    get_compute_context,
+    set_compute_context,
+)
+from sparkdist.distribute import distribute_job, is_distributed_context
+from sparkdist.errors import (
+    ArgumentTypeError,
+    ColumnNotFoundError,
+    ComputeContextError,
+    DataNotFoundError,
+    DataSourceError,
+    EmptyDataError,
+    InvalidArgumentError,
+    JobError,
+    NotPicklableError,
+    SchemaConflictError,
+    SessionStoppedError,
+    SparkDistError,
+)
+from sparkdist.sources import DataSource, ParquetData, SparkData, ValidationReport
+from sparkdist.spark import SparkComputeContext
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArgumentTypeError",
+    "ColumnNotFoundError",
+    "ComputeContext",
+    "ComputeContextError",
+    "DataNotFoundError",
+    "DataSource",
+    "DataSourceError",
+    "EmptyDataError",
+    "InvalidArgumentError",
+    "JobError",
+    "LocalComputeContext",
+    "LocalParallelComputeContext",
+    "NotPicklableError",
+    "ParquetData",
+    "SchemaConflictError",
+    "SessionStoppedError",
+    "SparkComputeContext",
+    "SparkData",
+    "SparkDistError",
+    "ValidationReport",
+    "__version__",
+    "distribute_job",
+    "get_compute_context",
+    "is_distributed_context",
+    "set_compute_context",
+]

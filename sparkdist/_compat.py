@@ -1,0 +1,152 @@
+"""The one place that asks "Spark Connect or classic?" and "which pyspark?".
+
+Everything here imports pyspark lazily: ``import sparkdist`` must stay fast and start no JVM.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+
+def _module_of(obj: Any) -> str:
+    return type(obj).__module__ or ""
+
+
+def is_spark_dataframe(obj: Any) -> bool:
+    """True for a classic or Spark Connect DataFrame (without importing Connect's grpc stack)."""
+    if "pyspark" not in sys.modules:
+        return False
+    mod = _module_of(obj)
+    return mod.startswith("pyspark.sql") and type(obj).__name__ == "DataFrame"
+
+
+def is_spark_session(obj: Any) -> bool:
+    """True for a classic or Spark Connect SparkSession."""
+    if "pyspark" not in sys.modules:
+        return False
+    return _module_of(obj).startswith("pyspark.sql") and type(obj).__name__ == "SparkSession"
+
+
+def is_connect(obj: Any) -> bool:
+    """True when a SparkSession or DataFrame belongs to Spark Connect."""
+    return _module_of(obj).startswith("pyspark.sql.connect")
+
+
+def session_of(df: DataFrame) -> SparkSession:
+    """The SparkSession a DataFrame belongs to."""
+    return df.sparkSession
+
+
+def is_stopped(session: SparkSession) -> bool:
+    """Whether ``session`` can no longer run jobs."""
+    if is_connect(session):
+        return bool(getattr(session, "is_stopped", False))
+    sc = getattr(session, "_sc", None)
+    jsc = getattr(sc, "_jsc", None)
+    if jsc is None:
+        return True
+    try:
+        return bool(jsc.sc().isStopped())
+    except Exception:  # the gateway itself is gone
+        return True
+
+
+def active_session() -> SparkSession | None:
+    """The SparkSession already active in this process, if any; never starts one."""
+    if "pyspark" not in sys.modules:
+        return None
+    if "pyspark.sql.connect.session" in sys.modules:
+        from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+        s = ConnectSession.getActiveSession()
+        if s is not None and not is_stopped(s):
+            return s
+    from pyspark import SparkContext
+
+    if SparkContext._active_spark_context is None:
+        return None
+    from pyspark.sql import SparkSession
+
+    s = SparkSession.getActiveSession()
+    if s is not None and not is_stopped(s):
+        return s
+    return None
+
+
+_LOCAL_MASTER = re.compile(r"^local(?:\[(?P<n>\*|\d+)(?:,\s*\d+)?\])?$")
+_LOCAL_CLUSTER = re.compile(r"^local-cluster\[\s*(?P<n>\d+)\s*,\s*(?P<c>\d+)\s*,\s*\d+\s*\]$")
+
+
+def master_slots(master: str) -> int | None:
+    """Task slots implied by a master URL, for the local masters; None for real clusters."""
+    m = _LOCAL_MASTER.match(master.strip())
+    if m:
+        n = m.group("n")
+        if n is None:
+            return 1
+        return os.cpu_count() or 1 if n == "*" else int(n)
+    m = _LOCAL_CLUSTER.match(master.strip())
+    if m:
+        return int(m.group("n")) * int(m.group("c"))
+    return None
+
+
+def is_local_master(master: str) -> bool:
+    """True for ``local``, ``local[n]`` and ``local-cluster[...]``: executors run on this machine."""
+    return master_slots(master) is not None
+
+
+def conf_get(session: SparkSession, key: str) -> str | None:
+    """A Spark setting, or None when it is not set (works on classic and Connect)."""
+    try:
+        value = session.conf.get(key, None)
+    except Exception:
+        return None
+    return None if value is None else str(value)
+
+
+def task_slots(session: SparkSession) -> int:
+    """How many tasks the session can run at once (best estimate, at least 1)."""
+    if not is_connect(session):
+        try:
+            return max(1, int(session.sparkContext.defaultParallelism))
+        except Exception:
+            pass
+    dp = conf_get(session, "spark.default.parallelism")
+    if dp and dp.isdigit():
+        return max(1, int(dp))
+    master = conf_get(session, "spark.master") or ""
+    slots = master_slots(master)
+    if slots:
+        return slots
+    inst, cores = conf_get(session, "spark.executor.instances"), conf_get(session, "spark.executor.cores")
+    if inst and cores and inst.isdigit() and cores.isdigit():
+        return max(1, int(inst) * int(cores))
+    return 2
+
+
+def ship_python_file(session: SparkSession, path: str) -> None:
+    """Make a .zip/.py importable on the session's executors."""
+    if is_connect(session):
+        session.addArtifacts(path, pyfile=True)
+    else:
+        session.sparkContext.addPyFile(path)
+
+
+def repartition_by_id(df: DataFrame, num_partitions: int, column: str) -> DataFrame:
+    """Send each row to the partition its ``column`` names (hash partitioning before pyspark 4.1)."""
+    if hasattr(df, "repartitionById"):
+        return df.repartitionById(num_partitions, column)
+    return df.repartition(num_partitions, column)
+
+
+def set_job_description(session: SparkSession, text: str) -> None:
+    """Label the next jobs in the Spark UI (classic only; Connect labels its operations itself)."""
+    if not is_connect(session):
+        session.sparkContext.setJobDescription(text)

@@ -1,0 +1,86 @@
+"""Pickling of tasks and results: cloudpickle for what we send, chunking for what comes back.
+
+sparkdist only ever unpickles bytes produced by its own tasks (results and errors), never
+anything supplied from outside.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterator
+from typing import Any
+
+from sparkdist.errors import NotPicklableError
+
+#: Results are cut into parts of this many bytes so that no single Arrow cell or Spark Connect
+#: message grows past its limits, however large one split's result is.
+PART_BYTES = 4 * 1024 * 1024
+
+
+def _cloudpickle() -> Any:
+    try:
+        from pyspark import cloudpickle  # the copy bundled with pyspark: same on every executor
+    except ImportError:  # pragma: no cover - pyspark is a hard dependency
+        import cloudpickle  # type: ignore[no-redef]
+    return cloudpickle
+
+
+def dumps(obj: Any) -> bytes:
+    """Pickle by value where needed (functions from notebooks and ``__main__``)."""
+    return bytes(_cloudpickle().dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def loads(data: bytes) -> Any:
+    """Unpickle a payload produced by one of sparkdist's own tasks."""
+    return pickle.loads(data)
+
+
+def dumps_checked(obj: Any, *, what: str) -> bytes:
+    """Pickle ``obj`` or raise NotPicklableError naming what inside it could not be pickled."""
+    try:
+        return dumps(obj)
+    except Exception as err:
+        culprit = _find_culprit(obj)
+        detail = f" ({culprit})" if culprit else ""
+        raise NotPicklableError(
+            f"{what} cannot be pickled to send to the workers{detail}: {type(err).__name__}: {err}. "
+            "Create such objects inside the function instead of capturing them."
+        ) from err
+
+
+def _find_culprit(obj: Any, depth: int = 0) -> str | None:
+    """Best effort: name the captured variable, global or argument that fails to pickle."""
+    if depth > 3:
+        return None
+    candidates: list[tuple[str, Any]] = []
+    if callable(obj) and hasattr(obj, "__code__"):
+        code = obj.__code__
+        cells = obj.__closure__ or ()
+        candidates += [(f"captured variable '{n}'", c.cell_contents) for n, c in zip(code.co_freevars, cells)]
+        glb = getattr(obj, "__globals__", {})
+        candidates += [(f"global '{n}'", glb[n]) for n in code.co_names if n in glb]
+    elif hasattr(obj, "func") and hasattr(obj, "args"):  # functools.partial
+        candidates += [("partial function", obj.func)] + [(f"partial argument {i}", a) for i, a in enumerate(obj.args)]
+    elif isinstance(obj, (tuple, list)):
+        candidates += [(f"item {i}", v) for i, v in enumerate(obj)]
+    elif isinstance(obj, dict):
+        candidates += [(f"key '{k}'", v) for k, v in obj.items()]
+    for label, value in candidates:
+        try:
+            dumps(value)
+        except Exception:
+            inner = _find_culprit(value, depth + 1)
+            return f"{label} of type {type(value).__name__}" + (f", {inner}" if inner else "")
+    return None
+
+
+def split_parts(payload: bytes, part_bytes: int = PART_BYTES) -> list[bytes]:
+    """Cut a payload into parts (at least one, possibly empty)."""
+    if len(payload) <= part_bytes:
+        return [payload]
+    return [payload[i : i + part_bytes] for i in range(0, len(payload), part_bytes)]
+
+
+def join_parts(parts: Iterator[bytes] | list[bytes]) -> bytes:
+    """Inverse of :func:`split_parts`."""
+    return b"".join(parts)

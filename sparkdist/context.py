@@ -1,0 +1,226 @@
+"""Compute contexts: where work runs. The current context is per thread and per asyncio task.
+
+>>> from sparkdist import LocalComputeContext, get_compute_context, set_compute_context
+>>> ctx = LocalComputeContext()
+>>> previous = set_compute_context(ctx)
+>>> get_compute_context() is ctx
+True
+>>> _ = set_compute_context(previous)
+>>> with LocalComputeContext() as inner:
+...     get_compute_context() is inner
+True
+"""
+
+from __future__ import annotations
+
+import abc
+import atexit
+import concurrent.futures
+import contextvars
+import multiprocessing
+import os
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from sparkdist import _compat, _serde, _worker
+from sparkdist.errors import ArgumentTypeError, InvalidArgumentError, JobError
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from sparkdist._worker import Outcome
+    from sparkdist.sources import DataSource
+
+__all__ = [
+    "ComputeContext",
+    "LocalComputeContext",
+    "LocalParallelComputeContext",
+    "get_compute_context",
+    "set_compute_context",
+]
+
+_current: contextvars.ContextVar[ComputeContext | None] = contextvars.ContextVar("sparkdist_context", default=None)
+_tokens: contextvars.ContextVar[tuple[contextvars.Token[ComputeContext | None], ...]] = contextvars.ContextVar(
+    "sparkdist_context_tokens", default=()
+)
+
+
+class ComputeContext(abc.ABC):
+    """Base class of compute contexts. Every context is a context manager that makes it current
+    for the block and restores the previous one on exit (also on an exception)."""
+
+    @property
+    @abc.abstractmethod
+    def is_distributed(self) -> bool:
+        """True when work runs on Spark executors."""
+
+    @property
+    @abc.abstractmethod
+    def task_slots(self) -> int:
+        """How many splits can be processed at once."""
+
+    def check_usable(self) -> None:
+        """Raise a ComputeContextError when the context cannot run work (e.g. a stopped session)."""
+
+    @abc.abstractmethod
+    def _run_splits(self, task_bytes: bytes, task: _worker.SplitTask, source: DataSource, reduce_bytes: bytes | None) -> list[Outcome]:
+        """Run the task on every split; with ``reduce_bytes`` the context may pre-reduce groups of
+        consecutive splits. Returns outcomes sorted by split."""
+
+    def __enter__(self) -> ComputeContext:
+        token = _current.set(self)
+        _tokens.set((*_tokens.get(), token))
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        stack = _tokens.get()
+        if stack:
+            _tokens.set(stack[:-1])
+            _current.reset(stack[-1])
+
+
+class LocalComputeContext(ComputeContext):
+    """Runs in this process, one split after another; no JVM (RevoScaleR's ``RxLocalSeq``).
+
+    >>> LocalComputeContext().is_distributed
+    False
+    """
+
+    @property
+    def is_distributed(self) -> bool:
+        return False
+
+    @property
+    def task_slots(self) -> int:
+        return 1
+
+    def _run_splits(self, task_bytes: bytes, task: _worker.SplitTask, source: DataSource, reduce_bytes: bytes | None) -> list[Outcome]:
+        return [_worker.run_split(task, i, split.chunks()) for i, split in enumerate(source.local_splits(1))]
+
+    def __repr__(self) -> str:
+        return "LocalComputeContext()"
+
+
+class LocalParallelComputeContext(ComputeContext):
+    """A pool of worker processes on this machine; no JVM (RevoScaleR's ``RxLocalParallel``).
+
+    Parameters
+    ----------
+    n_workers : int, optional
+        Number of worker processes; default: the number of CPUs.
+
+    The pool starts on first use and is kept for later jobs; :meth:`close` ends it (it also
+    ends when the interpreter exits).
+
+    >>> LocalParallelComputeContext(2).task_slots
+    2
+    """
+
+    def __init__(self, n_workers: int | None = None) -> None:
+        if n_workers is not None and (not isinstance(n_workers, int) or isinstance(n_workers, bool) or n_workers < 1):
+            raise InvalidArgumentError(f"n_workers must be a positive int or None, got {n_workers!r}")
+        self.n_workers = n_workers or os.cpu_count() or 1
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+        _live_pools.add(self)
+
+    @property
+    def is_distributed(self) -> bool:
+        return False
+
+    @property
+    def task_slots(self) -> int:
+        return self.n_workers
+
+    def _get_pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                # spawn: safe next to a JVM and threads, unlike fork
+                self._pool = concurrent.futures.ProcessPoolExecutor(
+                    max_workers=self.n_workers, mp_context=multiprocessing.get_context("spawn")
+                )
+            return self._pool
+
+    def close(self) -> None:
+        """Shut the worker processes down."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _run_splits(self, task_bytes: bytes, task: _worker.SplitTask, source: DataSource, reduce_bytes: bytes | None) -> list[Outcome]:
+        splits = source.local_splits(self.n_workers)
+        if not splits:
+            return []
+        payloads = [_serde.dumps((task_bytes, i, split)) for i, split in enumerate(splits)]
+        try:
+            results = list(self._get_pool().map(_worker.run_local_payload, payloads))
+        except concurrent.futures.process.BrokenProcessPool as err:
+            self.close()
+            raise JobError(f"a worker process of {self!r} died while running the job; the pool was restarted: {err}") from err
+        return [_serde.loads(r) for r in results]
+
+    def __repr__(self) -> str:
+        return f"LocalParallelComputeContext(n_workers={self.n_workers})"
+
+
+_live_pools: weakref.WeakSet[LocalParallelComputeContext] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_pools() -> None:
+    for ctx in list(_live_pools):
+        ctx.close()
+
+
+_DEFAULT_LOCAL = LocalComputeContext()
+_wrapped_sessions: dict[int, ComputeContext] = {}
+
+
+def _default_context() -> ComputeContext:
+    session = _compat.active_session()
+    if session is None:
+        return _DEFAULT_LOCAL
+    ctx = _wrapped_sessions.get(id(session))
+    if ctx is None or getattr(ctx, "_session", None) is not session:
+        from sparkdist.spark import SparkComputeContext
+
+        ctx = SparkComputeContext(session)
+        _wrapped_sessions[id(session)] = ctx
+    return ctx
+
+
+def get_compute_context() -> ComputeContext:
+    """The current compute context.
+
+    Default: :class:`LocalComputeContext`, except that when a SparkSession is already active in
+    the process (a Databricks or Jupyter notebook with ``spark`` defined) the default wraps it.
+    """
+    ctx = _current.get()
+    return ctx if ctx is not None else _default_context()
+
+
+def set_compute_context(compute_context: ComputeContext) -> ComputeContext:
+    """Make ``compute_context`` current (in this thread / asyncio task); return the previous one."""
+    check_context(compute_context, "compute_context")
+    previous = get_compute_context()
+    _current.set(compute_context)
+    return previous
+
+
+def check_context(value: Any, arg: str) -> ComputeContext:
+    """``value`` if it is a ComputeContext, else a clear ArgumentTypeError naming ``arg``."""
+    if not isinstance(value, ComputeContext):
+        raise ArgumentTypeError(
+            f"{arg} must be a sparkdist ComputeContext (LocalComputeContext, LocalParallelComputeContext or "
+            f"SparkComputeContext), got {type(value).__name__}: {value!r}"
+        )
+    return value
+
+
+def resolve_context(compute_context: ComputeContext | None) -> ComputeContext:
+    """The context a call should use: its argument, else the current one; checked usable."""
+    ctx = get_compute_context() if compute_context is None else check_context(compute_context, "compute_context")
+    ctx.check_usable()
+    return ctx

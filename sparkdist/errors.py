@@ -1,0 +1,126 @@
+"""The sparkdist error tree.
+
+Every error sparkdist raises derives from :class:`SparkDistError`. Each subclass also
+inherits the builtin exception it resembles, so callers can catch either the sparkdist
+class or the builtin one::
+
+    >>> from sparkdist.errors import DataNotFoundError, SparkDistError
+    >>> issubclass(DataNotFoundError, FileNotFoundError)
+    True
+    >>> try:
+    ...     raise DataNotFoundError("path '/nope' does not exist")
+    ... except SparkDistError as err:
+    ...     print(err)
+    path '/nope' does not exist
+
+All errors survive pickling, because they cross process boundaries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ArgumentTypeError",
+    "ColumnNotFoundError",
+    "ComputeContextError",
+    "DataNotFoundError",
+    "DataSourceError",
+    "EmptyDataError",
+    "InvalidArgumentError",
+    "JobError",
+    "NotPicklableError",
+    "SchemaConflictError",
+    "SessionStoppedError",
+    "SparkDistError",
+]
+
+
+class SparkDistError(Exception):
+    """Root of every error raised by sparkdist."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuild from the message, then restore keyword attributes: works for every subclass,
+        # whatever extra keyword-only arguments its __init__ takes.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+    def __str__(self) -> str:  # KeyError subclasses would otherwise repr() the message
+        return str(self.args[0]) if len(self.args) == 1 else super().__str__()
+
+
+def _rebuild(cls: type[SparkDistError], args: tuple[Any, ...], state: dict[str, Any]) -> SparkDistError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, *args)
+    err.__dict__.update(state)
+    return err
+
+
+class InvalidArgumentError(SparkDistError, ValueError):
+    """An argument has the right type but a wrong value."""
+
+
+class ArgumentTypeError(SparkDistError, TypeError):
+    """An argument has a type sparkdist cannot use."""
+
+
+class NotPicklableError(ArgumentTypeError):
+    """A function or argument that must travel to workers cannot be pickled."""
+
+
+class ComputeContextError(SparkDistError, ValueError):
+    """A compute context is unusable as given."""
+
+
+class SessionStoppedError(ComputeContextError, RuntimeError):
+    """The SparkSession behind a compute context has been stopped."""
+
+
+class DataSourceError(SparkDistError, ValueError):
+    """A data source is invalid: bad path, bad files, bad columns."""
+
+
+class DataNotFoundError(DataSourceError, FileNotFoundError):
+    """A path given as data does not exist or holds no Parquet files."""
+
+
+class SchemaConflictError(DataSourceError):
+    """Files of one data source disagree about the type of a column."""
+
+
+class ColumnNotFoundError(DataSourceError, KeyError):
+    """Requested columns are not in the data."""
+
+
+class EmptyDataError(DataSourceError):
+    """The data has no rows where rows are needed (for example, nothing to reduce)."""
+
+
+class JobError(SparkDistError, RuntimeError):
+    """A user function failed on a worker.
+
+    Attributes
+    ----------
+    remote_type : str
+        Name of the exception type raised on the worker, for example ``"ZeroDivisionError"``.
+    remote_message : str
+        Its message.
+    remote_traceback : str
+        The traceback text as formatted on the worker.
+    split : int or None
+        The split (or call) index on which it happened.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        remote_type: str = "",
+        remote_message: str = "",
+        remote_traceback: str = "",
+        split: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.remote_type = remote_type
+        self.remote_message = remote_message
+        self.remote_traceback = remote_traceback
+        self.split = split

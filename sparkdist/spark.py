@@ -1,0 +1,322 @@
+"""SparkComputeContext: run work on the executors of a Spark session, classic or Spark Connect."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+import re
+import sys
+import tempfile
+import threading
+import warnings
+import zipfile
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from sparkdist import _compat, _reduce, _serde, _worker
+from sparkdist.context import ComputeContext
+from sparkdist.errors import (
+    ArgumentTypeError,
+    ComputeContextError,
+    DataSourceError,
+    InvalidArgumentError,
+    JobError,
+    SessionStoppedError,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from sparkdist._worker import Outcome
+    from sparkdist.sources import DataSource
+
+__all__ = ["SparkComputeContext"]
+
+log = logging.getLogger("sparkdist")
+
+
+class SparkComputeContext(ComputeContext):
+    """Run work on the executors of a Spark session (RevoScaleR's ``RxSpark``).
+
+    Wraps an existing SparkSession (classic or Spark Connect), or builds one on first use:
+    ``remote="sc://host:port"`` or ``remote="local[2]"`` gives Spark Connect; otherwise classic
+    Spark with ``master`` (default ``local[*]``). For local masters it points ``PYSPARK_PYTHON``
+    at the running interpreter (unless already set) and binds Spark to 127.0.0.1.
+
+    Parameters
+    ----------
+    session : SparkSession, optional
+        A session to wrap. Not to be combined with ``master`` / ``remote`` / resources.
+    master, remote : str, optional
+        Where to build a session (mutually exclusive).
+    app_name : str
+        Application name of a built session.
+    num_executors, executor_cores : int, optional
+        ``spark.executor.instances`` / ``spark.executor.cores`` of a built session.
+    executor_memory : str, optional
+        ``spark.executor.memory`` of a built session, e.g. ``"4g"``.
+    spark_config : mapping, optional
+        Further Spark settings of a built session.
+    ship_package : bool, optional
+        Ship sparkdist's own code to the executors. Default: when they may not have it
+        (Spark Connect, non-local masters, or executors running another Python).
+
+    Examples
+    --------
+    >>> ctx = SparkComputeContext(master="local[2]")   # no session is started yet
+    >>> ctx.is_distributed, ctx.is_connect
+    (True, False)
+    """
+
+    def __init__(
+        self,
+        session: SparkSession | None = None,
+        *,
+        master: str | None = None,
+        remote: str | None = None,
+        app_name: str = "sparkdist",
+        num_executors: int | None = None,
+        executor_cores: int | None = None,
+        executor_memory: str | None = None,
+        spark_config: Mapping[str, Any] | None = None,
+        ship_package: bool | None = None,
+    ) -> None:
+        if session is not None and not _compat.is_spark_session(session):
+            raise ArgumentTypeError(f"session must be a pyspark SparkSession, got {type(session).__name__}")
+        building = [n for n, v in (("master", master), ("remote", remote), ("num_executors", num_executors),
+                                   ("executor_cores", executor_cores), ("executor_memory", executor_memory),
+                                   ("spark_config", spark_config)) if v is not None]  # fmt: skip
+        if session is not None and building:
+            raise InvalidArgumentError(
+                f"pass either session or the settings to build one, not both (got session and {', '.join(building)})"
+            )
+        if master is not None and remote is not None:
+            raise InvalidArgumentError("pass master (classic Spark) or remote (Spark Connect), not both")
+        for name, value in (("master", master), ("remote", remote), ("app_name", app_name), ("executor_memory", executor_memory)):
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ArgumentTypeError(f"{name} must be a non-empty str, got {value!r}")
+        for name, value in (("num_executors", num_executors), ("executor_cores", executor_cores)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise InvalidArgumentError(f"{name} must be a positive int, got {value!r}")
+        if spark_config is not None and not isinstance(spark_config, Mapping):
+            raise ArgumentTypeError(f"spark_config must be a mapping of setting names to values, got {type(spark_config).__name__}")
+        if ship_package is not None and not isinstance(ship_package, bool):
+            raise ArgumentTypeError(f"ship_package must be True, False or None, got {ship_package!r}")
+        self._session = session
+        self._master, self._remote, self._app_name = master, remote, app_name
+        self._resources = {
+            "spark.executor.instances": num_executors,
+            "spark.executor.cores": executor_cores,
+            "spark.executor.memory": executor_memory,
+        }
+        self._spark_config = dict(spark_config or {})
+        self._ship_package = ship_package
+        self._owns_session = False
+        self._shipped_to: set[str] = set()
+        self._lock = threading.Lock()
+
+    # -- the session ----------------------------------------------------------------------------
+
+    @property
+    def session(self) -> SparkSession:
+        """The SparkSession (built on first access when the context builds its own)."""
+        with self._lock:
+            if self._session is None:
+                self._session = self._build()
+            return self._session
+
+    @property
+    def is_connect(self) -> bool:
+        """True for Spark Connect."""
+        if self._session is not None:
+            return _compat.is_connect(self._session)
+        return self._remote is not None
+
+    @property
+    def is_distributed(self) -> bool:
+        return True
+
+    @property
+    def task_slots(self) -> int:
+        return _compat.task_slots(self.session)
+
+    def check_usable(self) -> None:
+        if self._session is not None and _compat.is_stopped(self._session):
+            raise SessionStoppedError(
+                f"the SparkSession of {self!r} has been stopped; create a new SparkComputeContext "
+                "(or a new session) to run more work"
+            )
+
+    def _build(self) -> SparkSession:
+        from pyspark.sql import SparkSession
+
+        target = self._remote or self._master or "local[*]"
+        local = (self._remote is None and _compat.is_local_master(target)) or (
+            self._remote is not None and not self._remote.startswith("sc://")
+        )
+        builder = SparkSession.builder.remote(self._remote) if self._remote else SparkSession.builder.master(target)
+        builder = builder.appName(self._app_name)
+        if local:
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+            builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
+        builder = builder.config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        for key, value in self._resources.items():
+            if value is not None:
+                builder = builder.config(key, str(value))
+        for key, value in self._spark_config.items():
+            builder = builder.config(str(key), str(value).lower() if isinstance(value, bool) else str(value))
+        before = _compat.active_session()
+        with warnings.catch_warnings():
+            # Connect re-applies builder settings at runtime and warns that static ones (already
+            # given to the local server at start-up) cannot be modified: expected, not news.
+            warnings.filterwarnings("ignore", message=r"Failed to set spark\..*CANNOT_MODIFY_CONFIG", category=UserWarning)
+            session = builder.getOrCreate()
+        self._owns_session = session is not before
+        log.info("sparkdist: using %s Spark session (%s)", "a Connect" if _compat.is_connect(session) else "a classic", target)
+        return session
+
+    def stop(self) -> None:
+        """Stop the session, only if this context created it."""
+        with self._lock:
+            if self._session is not None and self._owns_session:
+                self._session.stop()
+
+    # -- shipping sparkdist to executors ----------------------------------------------------------
+
+    def _needs_package(self, session: SparkSession) -> bool:
+        if self._ship_package is not None:
+            return self._ship_package
+        if _compat.is_connect(session):
+            return True
+        master = _compat.conf_get(session, "spark.master") or ""
+        python = (
+            _compat.conf_get(session, "spark.pyspark.python")
+            or os.environ.get("PYSPARK_PYTHON")
+            or "python3"
+        )
+        return not _compat.is_local_master(master) or os.path.realpath(python) != os.path.realpath(sys.executable)
+
+    def _ensure_shipped(self, session: SparkSession) -> None:
+        key = str(getattr(session, "session_id", id(session)))
+        if key in self._shipped_to or not self._needs_package(session):
+            return
+        path = package_zip()
+        try:
+            _compat.ship_python_file(session, path)
+        except Exception as err:  # already added (same file, same session) is fine
+            if "already" not in str(err).lower() and "exist" not in str(err).lower():
+                raise
+        self._shipped_to.add(key)
+
+    # -- running splits ---------------------------------------------------------------------------
+
+    def _run_splits(self, task_bytes: bytes, task: _worker.SplitTask, source: DataSource, reduce_bytes: bytes | None) -> list[Outcome]:
+        from sparkdist.sources import LocalSplit, PandasData, ParquetData, SparkData
+
+        session = self.session
+        self.check_usable()
+        self._ensure_shipped(session)
+        n_splits: int | None
+        splits: list[LocalSplit] | None = None
+        if isinstance(source, SparkData):
+            if not source.is_compatible_with(session):
+                raise DataSourceError(
+                    "the DataFrame belongs to another SparkSession than the compute context's; "
+                    "create it from the context's session, or pass compute_context for its session"
+                )
+            frame: DataFrame | None = source.frame()
+        elif isinstance(source, ParquetData) and (source.engine == "spark" or (source.engine == "auto" and not source.arrow_readable())):
+            if source.engine == "auto":
+                log.info("sparkdist: pyarrow cannot open %s; reading it with Spark's reader", source.paths)
+            frame = source.spark_frame(session)
+        elif isinstance(source, (ParquetData, PandasData)):
+            splits = source.local_splits(self.task_slots)
+            frame = None
+        else:  # pragma: no cover - as_data_source only makes the kinds above
+            raise ArgumentTypeError(f"unsupported data source {source!r}")
+
+        _compat.set_job_description(session, f"sparkdist: {getattr(task.func, '__qualname__', 'func')}")
+        try:
+            if frame is not None:
+                mapped = frame.mapInArrow(functools.partial(_worker.spark_map_frame, task_bytes), _worker.RESULT_SCHEMA)
+                n_splits = None
+            else:
+                assert splits is not None
+                if not splits:
+                    return []
+                n_splits = len(splits)
+                ids = session.range(0, n_splits, 1, numPartitions=n_splits)
+                func = functools.partial(_worker.spark_map_splits, task_bytes, _serde.dumps(splits))
+                mapped = ids.mapInArrow(func, _worker.RESULT_SCHEMA)
+            if reduce_bytes is None:
+                return _reduce.collect_outcomes(mapped)
+            return _reduce.tree_reduce(mapped, n_splits, reduce_bytes)
+        except Exception as err:
+            if _is_spark_error(err):
+                raise spark_failure(err) from None
+            raise
+
+    def __repr__(self) -> str:
+        if self._session is None:
+            return f"SparkComputeContext({'remote' if self._remote else 'master'}={self._remote or self._master or 'local[*]'!r})"
+        kind = "Spark Connect" if _compat.is_connect(self._session) else "classic"
+        return f"SparkComputeContext(<{kind} session>)"
+
+
+def _is_spark_error(err: BaseException) -> bool:
+    mod = type(err).__module__
+    return mod.startswith(("pyspark", "py4j", "grpc"))
+
+
+_PY_TRACE = re.compile(r"Traceback \(most recent call last\):.*?(?=\n\s*at |\n\n|\Z)", re.S)
+
+
+def spark_failure(err: BaseException) -> JobError:
+    """A Spark/Py4J failure outside the user's code, condensed to what a user can act on."""
+    text = str(err)
+    match = _PY_TRACE.search(text)
+    trace = match.group(0) if match else ""
+    last = trace.strip().splitlines()[-1] if trace else text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    remote_type, _, remote_message = last.partition(": ")
+    return JobError(
+        f"the Spark job failed: {last[:500]}"
+        + (f"\nLast frames of the worker traceback:\n{_tail(trace)}" if trace else ""),
+        remote_type=remote_type if remote_message else type(err).__name__,
+        remote_message=remote_message or last,
+        remote_traceback=trace or text[:5000],
+    )
+
+
+def _tail(trace: str, lines: int = 12) -> str:
+    return "\n".join(trace.strip().splitlines()[-lines:])
+
+
+_zip_lock = threading.Lock()
+_zip_path: str | None = None
+
+
+def package_zip() -> str:
+    """A zip of this sparkdist package (built once per process, in a directory private to the user)."""
+    global _zip_path
+    with _zip_lock:
+        if _zip_path is None or not os.path.exists(_zip_path):
+            pkg_dir = os.path.dirname(os.path.abspath(__file__))
+            files = []
+            for root, dirs, names in os.walk(pkg_dir):
+                dirs[:] = [d for d in dirs if d != "__pycache__"]
+                files += [os.path.join(root, n) for n in sorted(names) if n.endswith(".py") or n == "py.typed"]
+            digest = hashlib.sha256()
+            for f in files:
+                with open(f, "rb") as fh:
+                    digest.update(f.encode() + fh.read())
+            tmp = tempfile.mkdtemp(prefix="sparkdist-")  # mode 0700
+            path = os.path.join(tmp, f"sparkdist_{digest.hexdigest()[:12]}.zip")
+            with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+                for f in files:
+                    zf.write(f, os.path.join("sparkdist", os.path.relpath(f, pkg_dir)))
+            os.chmod(path, 0o600)
+            _zip_path = path
+        return _zip_path
