@@ -6,7 +6,13 @@ anything supplied from outside.
 
 from __future__ import annotations
 
+import os
 import pickle
+import site
+import sys
+import sysconfig
+import threading
+import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,8 +32,48 @@ def _cloudpickle() -> Any:
 
 
 def dumps(obj: Any) -> bytes:
-    """Pickle by value where needed (functions from notebooks and ``__main__``)."""
-    return bytes(_cloudpickle().dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+    """Pickle with cloudpickle. Code from ``__main__``, notebooks and the user's own modules (those
+    not installed in site-packages, which executors may not be able to import) goes by value."""
+    cp = _cloudpickle()
+    own = _user_modules()
+    for mod in own:
+        cp.register_pickle_by_value(mod)
+    try:
+        return bytes(cp.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+    finally:
+        for mod in own:
+            cp.unregister_pickle_by_value(mod)
+
+
+_module_is_user: dict[str, bool] = {}
+_lock = threading.Lock()
+
+
+def _install_dirs() -> tuple[str, ...]:
+    paths = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    paths |= set(site.getsitepackages()) if hasattr(site, "getsitepackages") else set()
+    paths.add(site.getusersitepackages())
+    paths |= {sys.prefix, sys.base_prefix, sys.exec_prefix}
+    return tuple(os.path.realpath(p) + os.sep for p in paths if p)
+
+
+def _user_modules() -> list[types.ModuleType]:
+    """Loaded top-level modules that live outside the interpreter's install directories."""
+    found = []
+    with _lock:
+        for name, mod in list(sys.modules.items()):
+            if "." in name or mod is None:
+                continue
+            user = _module_is_user.get(name)
+            if user is None:
+                file = getattr(mod, "__file__", None)
+                user = bool(file) and name not in ("sparkdist", "__main__") and not (
+                    os.path.realpath(file).startswith(_install_dirs())
+                )
+                _module_is_user[name] = user
+            if user:
+                found.append(mod)
+    return found
 
 
 def loads(data: bytes) -> Any:

@@ -144,7 +144,8 @@ def chunks_of_table(table: pa.Table, rows_per_chunk: int | None) -> Iterator[pd.
 
 def run_local_payload(payload: bytes) -> bytes:
     """Entry point of LocalParallel's worker processes."""
-    task, split, source_split = _serde.loads(payload)
+    task_bytes, split, source_split = _serde.loads(payload)
+    task: SplitTask = _serde.loads(task_bytes)
     outcome = run_split(task, split, source_split.chunks())
     try:
         return _serde.dumps(outcome)

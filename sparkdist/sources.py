@@ -727,9 +727,9 @@ def _group_row_groups(rgs: list[_RowGroup], slots: int, split_bytes: int) -> lis
     if not rgs:
         return []
     total = sum(rg.bytes for rg in rgs)
-    target = max(_MIN_SPLIT_BYTES, min(split_bytes, -(-total // max(1, slots))))
-    if total <= _MIN_SPLIT_BYTES * slots:  # small data: still use every slot when row groups allow
-        target = max(1, -(-total // max(1, slots)))
+    per_slot = -(-total // max(1, slots))
+    # Balanced over the slots, not below 1 MiB unless the data is that small, never above split_bytes.
+    target = min(split_bytes, per_slot if total <= _MIN_SPLIT_BYTES * slots else max(_MIN_SPLIT_BYTES, per_slot))
     groups: list[list[_RowGroup]] = [[]]
     size = 0
     for rg in rgs:
