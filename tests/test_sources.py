@@ -1,0 +1,219 @@
+"""Data sources: coercion of data=, Parquet discovery and validation on the driver."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import sparkdist as sd
+from sparkdist.sources import PandasData, as_data_source
+
+
+def write(path: Path, table: dict, **kw) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(table), path, **kw)
+    return path
+
+
+def test_as_data_source_accepts_every_documented_kind(tmp_path, numbers):
+    f = write(tmp_path / "a.parquet", {"x": [1.0]})
+    assert isinstance(as_data_source(numbers), PandasData)
+    assert isinstance(as_data_source(str(f)), sd.ParquetData)
+    assert isinstance(as_data_source(f), sd.ParquetData)  # os.PathLike
+    assert isinstance(as_data_source([f, str(f)]), sd.ParquetData)
+    src = sd.ParquetData(f)
+    assert as_data_source(src) is src
+
+
+@pytest.mark.parametrize("bad", [{"x": [1]}, 42, [1, 2], None, b"bytes"])
+def test_unsupported_data_is_a_type_error(bad):
+    with pytest.raises(sd.ArgumentTypeError, match="data must be a sparkdist DataSource") as info:
+        as_data_source(bad)
+    assert isinstance(info.value, TypeError)
+
+
+def test_report_of_a_partitioned_directory(tmp_path):
+    for year in (2020, 2021):
+        write(tmp_path / f"year={year}" / "part-0.parquet", {"v": [1.0, 2.0, 3.0]}, row_group_size=1)
+    (tmp_path / "_SUCCESS").write_text("")
+    (tmp_path / ".hidden.crc").write_text("not parquet, hidden")
+    report = sd.ParquetData(tmp_path).validate(sd.LocalParallelComputeContext(2))
+    assert report.n_rows == 6 and report.files == 2
+    assert report.n_splits == 2 and report.empty_splits == 0
+    assert report.schema == [("v", "double"), ("year", "int32")]
+    assert report.skew == pytest.approx(1.0)
+    assert "splits: 2" in str(report) and "year: int32" in str(report)
+
+
+def test_partition_columns_and_filters(tmp_path, ctx):
+    for year in (2020, 2021, 2022):
+        write(tmp_path / f"year={year}" / "p.parquet", {"v": [float(year)] * 4, "i": [0, 1, 2, 3]}, row_group_size=2)
+    src = sd.ParquetData(tmp_path, filters=[("year", ">=", 2021), ("i", ">", 0)])
+    got = pd.concat(sd.distribute_job(lambda s: s, src, compute_context=ctx), ignore_index=True)
+    assert sorted(got["year"].tolist()) == [2021] * 3 + [2022] * 3
+    assert (got["v"] == got["year"].astype(float)).all()
+    # statistics pruning: row groups with i in [0, 1] survive (i > 0 may hold), none is skipped wrongly
+    assert src.validate().n_rows == 8
+
+
+def test_row_group_statistics_prune_splits(tmp_path):
+    write(tmp_path / "a.parquet", {"i": list(range(100))}, row_group_size=10)
+    assert sd.ParquetData(tmp_path, filters=[("i", ">=", 95)]).validate().n_rows == 10
+
+
+def test_glob_and_list_of_paths(tmp_path):
+    for i in range(3):
+        write(tmp_path / f"f{i}.parquet", {"x": [i]})
+    write(tmp_path / "other.parquet", {"x": [99]})
+    assert sd.ParquetData(str(tmp_path / "f*.parquet")).validate().n_rows == 3
+    assert sd.ParquetData([tmp_path / "f0.parquet", tmp_path / "f2.parquet"]).validate().n_rows == 2
+
+
+def test_file_uri(tmp_path):
+    write(tmp_path / "a.parquet", {"x": [1, 2]})
+    assert sd.ParquetData(f"file://{tmp_path}").validate().n_rows == 2
+
+
+def test_empty_files_are_reported_not_fatal(tmp_path):
+    write(tmp_path / "a.parquet", {"x": [1.0, 2.0]})
+    pq.write_table(pa.table({"x": pa.array([], pa.float64())}), tmp_path / "b.parquet")
+    report = sd.ParquetData(tmp_path).validate()
+    assert report.n_rows == 2
+    assert any("1 file(s) have no rows" in w and "b.parquet" in w for w in report.warnings)
+
+
+def test_fewer_splits_than_slots_warns(tmp_path):
+    write(tmp_path / "a.parquet", {"x": [1.0, 2.0]})
+    report = sd.ParquetData(tmp_path).validate(sd.LocalParallelComputeContext(4))
+    assert any("fewer splits than task slots (1 < 4)" in w for w in report.warnings)
+
+
+# -- bad data: clear errors on the driver -------------------------------------------------------
+
+
+def test_missing_path(tmp_path):
+    with pytest.raises(sd.DataNotFoundError, match=r"path '.*nowhere' does not exist") as info:
+        sd.ParquetData(tmp_path / "nowhere").validate()
+    assert isinstance(info.value, FileNotFoundError)
+
+
+def test_directory_without_parquet(tmp_path):
+    (tmp_path / "_SUCCESS").write_text("")
+    with pytest.raises(sd.DataNotFoundError, match="holds no Parquet files"):
+        sd.ParquetData(tmp_path).validate()
+
+
+def test_glob_matching_nothing(tmp_path):
+    with pytest.raises(sd.DataNotFoundError, match="no files match the pattern"):
+        sd.ParquetData(str(tmp_path / "*.parquet")).validate()
+
+
+def test_non_parquet_files_are_named(tmp_path):
+    write(tmp_path / "good.parquet", {"x": [1]})
+    (tmp_path / "notes.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(sd.DataSourceError, match=r"1 file\(s\) are not Parquet or are truncated: '.*notes.csv'"):
+        sd.ParquetData(tmp_path).validate()
+
+
+def test_truncated_file_is_named(tmp_path):
+    f = write(tmp_path / "t.parquet", {"x": list(range(1000))})
+    data = f.read_bytes()
+    f.write_bytes(data[: len(data) // 2])
+    with pytest.raises(sd.DataSourceError, match=r"t\.parquet"):
+        sd.ParquetData(tmp_path).validate()
+
+
+def test_conflicting_schemas_name_files_and_columns(tmp_path):
+    write(tmp_path / "a.parquet", {"x": [1, 2], "y": [1.0, 2.0]})
+    write(tmp_path / "b.parquet", {"x": ["one", "two"], "y": [1.0, 2.0]})
+    with pytest.raises(sd.SchemaConflictError, match=r"column 'x' is int64 in '.*a\.parquet' but string in '.*b\.parquet'"):
+        sd.ParquetData(tmp_path).validate()
+
+
+def test_missing_columns_list_the_existing_ones(tmp_path):
+    write(tmp_path / "a.parquet", {"x": [1], "y": [2]})
+    with pytest.raises(sd.ColumnNotFoundError, match=r"columns \['z'\] are not in the data; available columns: \['x', 'y'\]"):
+        sd.ParquetData(tmp_path, columns=["x", "z"])
+    with pytest.raises(KeyError):
+        sd.ParquetData(tmp_path, columns=["z"])
+
+
+def test_filter_on_a_missing_column(tmp_path):
+    write(tmp_path / "a.parquet", {"x": [1]})
+    with pytest.raises(sd.ColumnNotFoundError, match=r"filters name columns \['nope'\]"):
+        sd.ParquetData(tmp_path, filters=[("nope", "=", 1)]).validate()
+
+
+@pytest.mark.parametrize("bad", ["x > 1", [("x", "~", 1)], [], [("x",)]])
+def test_filters_of_the_wrong_form(tmp_path, bad):
+    with pytest.raises(sd.InvalidArgumentError, match="filters"):
+        sd.ParquetData(tmp_path, filters=bad)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"engine": "duckdb"}, "engine must be 'auto', 'arrow' or 'spark'"),
+        ({"rows_per_chunk": 0}, "rows_per_chunk must be a positive int"),
+        ({"split_bytes": "1MB"}, "split_bytes must be a positive int"),
+        ({"columns": "x"}, "columns must be a list of column names"),
+    ],
+)
+def test_bad_options(tmp_path, kwargs, message):
+    write(tmp_path / "a.parquet", {"x": [1]})
+    with pytest.raises(sd.SparkDistError, match=message):
+        sd.ParquetData(tmp_path, **kwargs)
+
+
+def test_bad_path_type():
+    with pytest.raises(sd.ArgumentTypeError, match="path must be a str, an os.PathLike or a non-empty list"):
+        sd.ParquetData(42)  # type: ignore[arg-type]
+
+
+def test_pandas_report(numbers):
+    report = PandasData(numbers).validate(sd.LocalParallelComputeContext(2))
+    assert report.n_rows == len(numbers) and report.n_splits == 2
+
+
+# -- Spark DataFrames ----------------------------------------------------------------------------
+
+
+def test_spark_data_validation(spark, spark_ctx, spark_mode):
+    df = spark.range(100, numPartitions=4).selectExpr("id", "CAST(id AS double) * 2 AS y")
+    report = sd.SparkData(df).validate(spark_ctx)
+    assert report.schema == [("id", "bigint"), ("y", "double")]
+    assert report.n_splits == (None if spark_mode == "connect" else 4)
+    with pytest.raises(sd.ColumnNotFoundError, match=r"\['nope'\]"):
+        sd.SparkData(df, columns=["nope"])
+
+
+def test_spark_data_rejects_other_objects():
+    with pytest.raises(sd.ArgumentTypeError, match="SparkData expects a pyspark DataFrame"):
+        sd.SparkData(pd.DataFrame())  # type: ignore[arg-type]
+
+
+def test_parquet_through_spark_reader_gives_the_same_answer(spark_ctx, parquet_dir, numbers):
+    def total(s):
+        return float(s["k"].sum())
+
+    add = float.__add__
+    arrow = sd.distribute_job(total, sd.ParquetData(parquet_dir, engine="arrow"), reduce=add, compute_context=spark_ctx)
+    spark = sd.distribute_job(total, sd.ParquetData(parquet_dir, engine="spark"), reduce=add, compute_context=spark_ctx)
+    assert arrow == spark == float(numbers["k"].sum())
+
+
+def test_spark_reader_applies_filters_and_columns(spark_ctx, parquet_dir, numbers):
+    src = sd.ParquetData(parquet_dir, engine="spark", columns=["k"], filters=[("k", "<", 10)])
+    parts = sd.distribute_job(lambda s: s, src, compute_context=spark_ctx)
+    got = pd.concat(parts)
+    assert list(got.columns) == ["k"] and sorted(got["k"]) == sorted(numbers.loc[numbers["k"] < 10, "k"])
+
+
+def test_os_pathlike_is_accepted(tmp_path):
+    f = write(tmp_path / "a.parquet", {"x": [1.0]})
+    assert sd.distribute_job(len, os.fspath(f)) == [1]
