@@ -18,8 +18,6 @@ All errors survive pickling, because they cross process boundaries.
 
 from __future__ import annotations
 
-from typing import Any
-
 __all__ = [
     "ArgumentTypeError",
     "ColumnNotFoundError",
@@ -37,22 +35,14 @@ __all__ = [
 
 
 class SparkDistError(Exception):
-    """Root of every error raised by sparkdist."""
+    """Root of every error raised by sparkdist.
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Rebuild from the message, then restore keyword attributes: works for every subclass,
-        # whatever extra keyword-only arguments its __init__ takes.
-        return (_rebuild, (type(self), self.args, self.__dict__))
+    Every subclass can be built from its message alone, so the default pickling
+    (type, args, ``__dict__``) restores it whole, extra attributes included.
+    """
 
     def __str__(self) -> str:  # KeyError subclasses would otherwise repr() the message
         return str(self.args[0]) if len(self.args) == 1 else super().__str__()
-
-
-def _rebuild(cls: type[SparkDistError], args: tuple[Any, ...], state: dict[str, Any]) -> SparkDistError:
-    err = cls.__new__(cls)
-    Exception.__init__(err, *args)
-    err.__dict__.update(state)
-    return err
 
 
 class InvalidArgumentError(SparkDistError, ValueError):

@@ -1,0 +1,119 @@
+"""Compute contexts and the current-context machinery."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+import sparkdist as sd
+
+
+def test_default_is_local_without_a_spark_session():
+    assert isinstance(sd.get_compute_context(), sd.LocalComputeContext)
+
+
+def test_set_returns_previous_and_get_returns_current():
+    a, b = sd.LocalComputeContext(), sd.LocalParallelComputeContext(2)
+    first = sd.set_compute_context(a)
+    try:
+        assert sd.set_compute_context(b) is a
+        assert sd.get_compute_context() is b
+    finally:
+        sd.set_compute_context(first)
+
+
+def test_with_block_restores_on_exception():
+    outer = sd.get_compute_context()
+    inner = sd.LocalParallelComputeContext(2)
+    with pytest.raises(KeyError), inner:
+        assert sd.get_compute_context() is inner
+        raise KeyError("x")
+    assert sd.get_compute_context() is outer
+
+
+def test_nested_with_blocks():
+    a, b = sd.LocalComputeContext(), sd.LocalComputeContext()
+    with a:
+        with b:
+            assert sd.get_compute_context() is b
+        assert sd.get_compute_context() is a
+
+
+def test_context_is_per_thread():
+    mine = sd.LocalParallelComputeContext(2)
+    seen = {}
+    with mine:
+        t = threading.Thread(target=lambda: seen.setdefault("other", sd.get_compute_context()))
+        t.start()
+        t.join()
+        assert sd.get_compute_context() is mine
+    assert seen["other"] is not mine
+
+
+def test_context_is_per_asyncio_task():
+    async def use(ctx):
+        with ctx:
+            await asyncio.sleep(0.01)
+            return sd.get_compute_context() is ctx
+
+    async def main():
+        return await asyncio.gather(*(use(sd.LocalComputeContext()) for _ in range(5)))
+
+    assert asyncio.run(main()) == [True] * 5
+
+
+def test_set_compute_context_rejects_other_objects():
+    with pytest.raises(sd.ArgumentTypeError, match="compute_context must be a sparkdist ComputeContext.*got str"):
+        sd.set_compute_context("spark")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, "4", True])
+def test_local_parallel_rejects_bad_worker_counts(bad):
+    with pytest.raises(sd.InvalidArgumentError, match="n_workers must be a positive int"):
+        sd.LocalParallelComputeContext(bad)
+
+
+def test_local_contexts_are_not_distributed(numbers):
+    for ctx in (sd.LocalComputeContext(), sd.LocalParallelComputeContext(2)):
+        assert not sd.is_distributed_context(ctx)
+        assert not sd.is_distributed_context(ctx, data=numbers)
+
+
+def test_is_distributed_context_type_checks():
+    with pytest.raises(sd.ArgumentTypeError, match="compute_context must be"):
+        sd.is_distributed_context("local")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="data must be"):
+        sd.is_distributed_context(sd.LocalComputeContext(), data=object())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"master": "local[1]", "remote": "local[1]"}, "master .* or remote .*, not both"),
+        ({"num_executors": 0}, "num_executors must be a positive int"),
+        ({"executor_cores": "2"}, "executor_cores must be a positive int"),
+        ({"executor_memory": 4}, "executor_memory must be a non-empty str"),
+        ({"spark_config": ["a=b"]}, "spark_config must be a mapping"),
+        ({"master": ""}, "master must be a non-empty str"),
+        ({"ship_package": "yes"}, "ship_package must be True, False or None"),
+    ],
+)
+def test_spark_context_argument_checks(kwargs, message):
+    with pytest.raises(sd.SparkDistError, match=message):
+        sd.SparkComputeContext(**kwargs)
+
+
+def test_spark_context_session_must_be_a_session():
+    with pytest.raises(sd.ArgumentTypeError, match="session must be a pyspark SparkSession, got str"):
+        sd.SparkComputeContext("spark")  # type: ignore[arg-type]
+
+
+def test_building_a_spark_context_starts_nothing():
+    import sys
+
+    ctx = sd.SparkComputeContext(master="local[2]")
+    assert ctx.is_distributed and not ctx.is_connect
+    assert sd.SparkComputeContext(remote="sc://127.0.0.1:1").is_connect
+    assert "pyspark" not in sys.modules or ctx._session is None
