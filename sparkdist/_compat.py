@@ -64,7 +64,7 @@ def active_session() -> SparkSession | None:
     if "pyspark.sql.connect.session" in sys.modules:
         from pyspark.sql.connect.session import SparkSession as ConnectSession
 
-        s = ConnectSession.getActiveSession()
+        s: Any = ConnectSession.getActiveSession()
         if s is not None and not is_stopped(s):
             return s
     from pyspark import SparkContext
@@ -73,9 +73,9 @@ def active_session() -> SparkSession | None:
         return None
     from pyspark.sql import SparkSession
 
-    s = SparkSession.getActiveSession()
-    if s is not None and not is_stopped(s):
-        return s
+    classic: Any = SparkSession.getActiveSession()
+    if classic is not None and not is_stopped(classic):
+        return classic
     return None
 
 

@@ -52,7 +52,9 @@ def tree_reduce(mapped: DataFrame, n_splits: int | None, reduce_bytes: bytes) ->
             return collect_outcomes(mapped)
         grouped = mapped.withColumn("_group", (F.col("split") / F.lit(size)).cast("int"))
         routed = _compat.repartition_by_id(grouped, n_groups, "_group").sortWithinPartitions("split", "part")
-        reduced = routed.mapInArrow(functools.partial(_worker.spark_reduce_groups, reduce_bytes, size), _worker.RESULT_SCHEMA)
+        reduced = routed.mapInArrow(
+            functools.partial(_worker.spark_reduce_groups, reduce_bytes, size), _worker.RESULT_SCHEMA
+        )
         return collect_outcomes(reduced)
     finally:
         if persisted is not None:

@@ -67,8 +67,10 @@ def _user_modules() -> list[types.ModuleType]:
             user = _module_is_user.get(name)
             if user is None:
                 file = getattr(mod, "__file__", None)
-                user = bool(file) and name not in ("sparkdist", "__main__") and not (
-                    os.path.realpath(file).startswith(_install_dirs())
+                user = (
+                    bool(file)
+                    and name not in ("sparkdist", "__main__")
+                    and not (os.path.realpath(str(file)).startswith(_install_dirs()))
                 )
                 _module_is_user[name] = user
             if user:
@@ -102,7 +104,9 @@ def _find_culprit(obj: Any, depth: int = 0) -> str | None:
     if callable(obj) and hasattr(obj, "__code__"):
         code = obj.__code__
         cells = obj.__closure__ or ()
-        candidates += [(f"captured variable '{n}'", c.cell_contents) for n, c in zip(code.co_freevars, cells)]
+        candidates += [
+            (f"captured variable '{n}'", c.cell_contents) for n, c in zip(code.co_freevars, cells, strict=False)
+        ]
         glb = getattr(obj, "__globals__", {})
         candidates += [(f"global '{n}'", glb[n]) for n in code.co_names if n in glb]
     elif hasattr(obj, "func") and hasattr(obj, "args"):  # functools.partial

@@ -184,7 +184,13 @@ def _result_arrow_schema() -> pa.Schema:
     import pyarrow as pa
 
     return pa.schema(
-        [("split", pa.int64()), ("part", pa.int32()), ("nparts", pa.int32()), ("status", pa.string()), ("payload", pa.binary())]
+        [
+            ("split", pa.int64()),
+            ("part", pa.int32()),
+            ("nparts", pa.int32()),
+            ("status", pa.string()),
+            ("payload", pa.binary()),
+        ]
     )
 
 
@@ -240,7 +246,9 @@ def _assemble(batches: Iterator[pa.RecordBatch]) -> Iterator[Outcome]:
     parts: list[bytes] = []
     for batch in batches:
         cols = batch.to_pydict()
-        for split, part, status_, payload in zip(cols["split"], cols["part"], cols["status"], cols["payload"]):
+        for split, part, status_, payload in zip(
+            cols["split"], cols["part"], cols["status"], cols["payload"], strict=False
+        ):
             if part == 0:
                 if current is not None:
                     yield (current, status, _serde.loads(_serde.join_parts(parts)))

@@ -60,11 +60,13 @@ class ComputeContext(abc.ABC):
     def task_slots(self) -> int:
         """How many splits can be processed at once."""
 
-    def check_usable(self) -> None:
+    def check_usable(self) -> None:  # noqa: B027 - a hook with a do-nothing default
         """Raise a ComputeContextError when the context cannot run work (e.g. a stopped session)."""
 
     @abc.abstractmethod
-    def _run_splits(self, task_bytes: bytes, task: _worker.SplitTask, source: DataSource, reduce_bytes: bytes | None) -> list[Outcome]:
+    def _run_splits(
+        self, task_bytes: bytes, task: _worker.SplitTask, source: DataSource, reduce_bytes: bytes | None
+    ) -> list[Outcome]:
         """Run the task on every split; with ``reduce_bytes`` the context may pre-reduce groups of
         consecutive splits. Returns outcomes sorted by split."""
 
@@ -73,7 +75,9 @@ class ComputeContext(abc.ABC):
         _tokens.set((*_tokens.get(), token))
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         stack = _tokens.get()
         if stack:
             _tokens.set(stack[:-1])
@@ -95,7 +99,9 @@ class LocalComputeContext(ComputeContext):
     def task_slots(self) -> int:
         return 1
 
-    def _run_splits(self, task_bytes: bytes, task: _worker.SplitTask, source: DataSource, reduce_bytes: bytes | None) -> list[Outcome]:
+    def _run_splits(
+        self, task_bytes: bytes, task: _worker.SplitTask, source: DataSource, reduce_bytes: bytes | None
+    ) -> list[Outcome]:
         return [_worker.run_split(task, i, split.chunks()) for i, split in enumerate(source.local_splits(1))]
 
     def __repr__(self) -> str:
@@ -149,7 +155,9 @@ class LocalParallelComputeContext(ComputeContext):
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _run_splits(self, task_bytes: bytes, task: _worker.SplitTask, source: DataSource, reduce_bytes: bytes | None) -> list[Outcome]:
+    def _run_splits(
+        self, task_bytes: bytes, task: _worker.SplitTask, source: DataSource, reduce_bytes: bytes | None
+    ) -> list[Outcome]:
         splits = source.local_splits(self.n_workers)
         if not splits:
             return []
@@ -158,7 +166,9 @@ class LocalParallelComputeContext(ComputeContext):
             results = list(self._get_pool().map(_worker.run_local_payload, payloads))
         except concurrent.futures.process.BrokenProcessPool as err:
             self.close()
-            raise JobError(f"a worker process of {self!r} died while running the job; the pool was restarted: {err}") from err
+            raise JobError(
+                f"a worker process of {self!r} died while running the job; the pool was restarted: {err}"
+            ) from err
         return [_serde.loads(r) for r in results]
 
     def __repr__(self) -> str:

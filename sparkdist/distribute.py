@@ -131,7 +131,12 @@ def _pickle_task(task: _worker.SplitTask) -> bytes:
         raise
 
 
-def _finish(outcomes: list[_worker.Outcome], func: Callable[..., Any], reduce: Callable[[Any, Any], Any] | None, source: DataSource) -> Any:
+def _finish(
+    outcomes: list[_worker.Outcome],
+    func: Callable[..., Any],
+    reduce: Callable[[Any, Any], Any] | None,
+    source: DataSource,
+) -> Any:
     outcomes = sorted(outcomes, key=lambda o: o[0])
     for split, status, value in outcomes:
         if status == _worker.ERROR:

@@ -44,7 +44,6 @@ from sparkdist.errors import (
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
-    import pyarrow.dataset as pads
     import pyarrow.fs as pafs
     from pyspark.sql import DataFrame, SparkSession
 
@@ -126,9 +125,7 @@ class DataSource(abc.ABC):
         available = self.column_names()
         missing = [c for c in columns if c not in available]
         if missing:
-            raise ColumnNotFoundError(
-                f"columns {missing} are not in the data; available columns: {available}"
-            )
+            raise ColumnNotFoundError(f"columns {missing} are not in the data; available columns: {available}")
         return tuple(columns)
 
 
@@ -325,7 +322,9 @@ class ParquetSplit(LocalSplit):
         fmt = pads.ParquetFileFormat()
         for path, ids, pexpr in self.pieces:
             try:
-                frag = fmt.make_fragment(path, filesystem=self.filesystem, partition_expression=pexpr, row_groups=list(ids))
+                frag = fmt.make_fragment(
+                    path, filesystem=self.filesystem, partition_expression=pexpr, row_groups=list(ids)
+                )
                 batches = frag.to_batches(
                     schema=self.schema,
                     columns=list(self.columns) if self.columns is not None else None,
@@ -433,7 +432,10 @@ class ParquetData(DataSource):
             f = disc.files[file_index]
             frag = fmt.make_fragment(f.path, filesystem=disc.filesystem, partition_expression=f.partition_expression)
             try:
-                kept_ids = {piece.row_groups[0].id for piece in frag.split_by_row_group(filter=self._filter_expr, schema=disc.schema)}
+                kept_ids = {
+                    piece.row_groups[0].id
+                    for piece in frag.split_by_row_group(filter=self._filter_expr, schema=disc.schema)
+                }
             except Exception as err:
                 raise DataSourceError(f"filters {self.filters!r} cannot be applied to '{f.path}': {err}") from err
             keep += [rg for rg in rgs if rg.id in kept_ids]
@@ -612,18 +614,18 @@ def _discover(paths: list[str]) -> _Discovery:
     fs = None
     entries: list[tuple[str, str]] = []
     for p in paths:
-        pfs, files = _expand(p)
+        pfs, found = _expand(p)
         if fs is None:
             fs = pfs
         elif type(fs) is not type(pfs):
             raise DataSourceError(f"all paths must be on one file system; '{p}' is on another than '{paths[0]}'")
-        entries += files
+        entries += found
     assert fs is not None
     seen: set[str] = set()
     entries = [e for e in entries if not (e[0] in seen or seen.add(e[0]))]  # type: ignore[func-returns-value]
 
     def read_footer(entry: tuple[str, str]) -> tuple[str, Any, Any]:
-        path, base = entry
+        path, _base = entry
         try:
             frag = pads.ParquetFileFormat().make_fragment(path, filesystem=fs)
             return path, frag.metadata, frag.physical_schema
@@ -660,7 +662,8 @@ def _discover(paths: list[str]) -> _Discovery:
     conflicts = {c: t for c, t in types.items() if len(t) > 1}
     if conflicts:
         desc = "; ".join(
-            f"column '{c}' is " + " but ".join(f"{typ} in {', '.join(repr(p) for p in ps[:3])}" for typ, ps in t.items())
+            f"column '{c}' is "
+            + " but ".join(f"{typ} in {', '.join(repr(p) for p in ps[:3])}" for typ, ps in t.items())
             for c, t in conflicts.items()
         )
         raise SchemaConflictError(f"the Parquet files disagree on column types: {desc}")
@@ -674,7 +677,7 @@ def _discover(paths: list[str]) -> _Discovery:
     files: list[_File] = []
     row_groups: list[_RowGroup] = []
     empty: list[str] = []
-    for i, ((path, meta, _), kv) in enumerate(zip(footers, part_values)):
+    for i, ((path, meta, _), kv) in enumerate(zip(footers, part_values, strict=False)):
         expr = _partition_expression(partition_fields, kv)
         files.append(_File(path=path, partition_expression=expr))
         n_before = len(row_groups)
@@ -781,7 +784,9 @@ def _check_filter_columns(filters: Any, expr: Any, schema: pa.Schema) -> None:
     names = _filter_columns(filters)
     missing = [n for n in names if n not in schema.names]
     if missing:
-        raise ColumnNotFoundError(f"filters name columns {missing} that are not in the data; available columns: {schema.names}")
+        raise ColumnNotFoundError(
+            f"filters name columns {missing} that are not in the data; available columns: {schema.names}"
+        )
 
 
 def _filters_to_spark(filters: Any) -> Any:

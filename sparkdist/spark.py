@@ -19,7 +19,6 @@ from sparkdist import _compat, _reduce, _serde, _worker
 from sparkdist.context import ComputeContext
 from sparkdist.errors import (
     ArgumentTypeError,
-    ComputeContextError,
     DataSourceError,
     InvalidArgumentError,
     JobError,
@@ -94,14 +93,21 @@ class SparkComputeContext(ComputeContext):
             )
         if master is not None and remote is not None:
             raise InvalidArgumentError("pass master (classic Spark) or remote (Spark Connect), not both")
-        for name, value in (("master", master), ("remote", remote), ("app_name", app_name), ("executor_memory", executor_memory)):
+        for name, value in (
+            ("master", master),
+            ("remote", remote),
+            ("app_name", app_name),
+            ("executor_memory", executor_memory),
+        ):
             if value is not None and (not isinstance(value, str) or not value):
                 raise ArgumentTypeError(f"{name} must be a non-empty str, got {value!r}")
-        for name, value in (("num_executors", num_executors), ("executor_cores", executor_cores)):
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-                raise InvalidArgumentError(f"{name} must be a positive int, got {value!r}")
+        for name, count in (("num_executors", num_executors), ("executor_cores", executor_cores)):
+            if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 1):
+                raise InvalidArgumentError(f"{name} must be a positive int, got {count!r}")
         if spark_config is not None and not isinstance(spark_config, Mapping):
-            raise ArgumentTypeError(f"spark_config must be a mapping of setting names to values, got {type(spark_config).__name__}")
+            raise ArgumentTypeError(
+                f"spark_config must be a mapping of setting names to values, got {type(spark_config).__name__}"
+            )
         if ship_package is not None and not isinstance(ship_package, bool):
             raise ArgumentTypeError(f"ship_package must be True, False or None, got {ship_package!r}")
         self._session = session
@@ -172,10 +178,16 @@ class SparkComputeContext(ComputeContext):
         with warnings.catch_warnings():
             # Connect re-applies builder settings at runtime and warns that static ones (already
             # given to the local server at start-up) cannot be modified: expected, not news.
-            warnings.filterwarnings("ignore", message=r"Failed to set spark\..*CANNOT_MODIFY_CONFIG", category=UserWarning)
+            warnings.filterwarnings(
+                "ignore", message=r"Failed to set spark\..*CANNOT_MODIFY_CONFIG", category=UserWarning
+            )
             session = builder.getOrCreate()
         self._owns_session = session is not before
-        log.info("sparkdist: using %s Spark session (%s)", "a Connect" if _compat.is_connect(session) else "a classic", target)
+        log.info(
+            "sparkdist: using %s Spark session (%s)",
+            "a Connect" if _compat.is_connect(session) else "a classic",
+            target,
+        )
         return session
 
     def stop(self) -> None:
@@ -192,11 +204,7 @@ class SparkComputeContext(ComputeContext):
         if _compat.is_connect(session):
             return True
         master = _compat.conf_get(session, "spark.master") or ""
-        python = (
-            _compat.conf_get(session, "spark.pyspark.python")
-            or os.environ.get("PYSPARK_PYTHON")
-            or "python3"
-        )
+        python = _compat.conf_get(session, "spark.pyspark.python") or os.environ.get("PYSPARK_PYTHON") or "python3"
         return not _compat.is_local_master(master) or os.path.realpath(python) != os.path.realpath(sys.executable)
 
     def _ensure_shipped(self, session: SparkSession) -> None:
@@ -213,7 +221,9 @@ class SparkComputeContext(ComputeContext):
 
     # -- running splits ---------------------------------------------------------------------------
 
-    def _run_splits(self, task_bytes: bytes, task: _worker.SplitTask, source: DataSource, reduce_bytes: bytes | None) -> list[Outcome]:
+    def _run_splits(
+        self, task_bytes: bytes, task: _worker.SplitTask, source: DataSource, reduce_bytes: bytes | None
+    ) -> list[Outcome]:
         from sparkdist.sources import LocalSplit, PandasData, ParquetData, SparkData
 
         session = self.session
@@ -228,7 +238,9 @@ class SparkComputeContext(ComputeContext):
                     "create it from the context's session, or pass compute_context for its session"
                 )
             frame: DataFrame | None = source.frame()
-        elif isinstance(source, ParquetData) and (source.engine == "spark" or (source.engine == "auto" and not source.arrow_readable())):
+        elif isinstance(source, ParquetData) and (
+            source.engine == "spark" or (source.engine == "auto" and not source.arrow_readable())
+        ):
             if source.engine == "auto":
                 log.info("sparkdist: pyarrow cannot open %s; reading it with Spark's reader", source.paths)
             frame = source.spark_frame(session)
@@ -279,7 +291,13 @@ def spark_failure(err: BaseException) -> JobError:
     text = str(err)
     match = _PY_TRACE.search(text)
     trace = match.group(0) if match else ""
-    last = trace.strip().splitlines()[-1] if trace else text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    last = (
+        trace.strip().splitlines()[-1]
+        if trace
+        else text.strip().splitlines()[0]
+        if text.strip()
+        else type(err).__name__
+    )
     remote_type, _, remote_message = last.partition(": ")
     return JobError(
         f"the Spark job failed: {last[:500]}"

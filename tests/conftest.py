@@ -57,7 +57,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if marker and mode not in marker.args:
             item.add_marker(pytest.mark.skip(reason=f"runs only in --spark-mode {', '.join(marker.args)}"))
         elif mode == "none" and uses_spark:
-            item.add_marker(pytest.mark.skip(reason="needs a SparkSession: run with --spark-mode=local|cluster|connect"))
+            item.add_marker(
+                pytest.mark.skip(reason="needs a SparkSession: run with --spark-mode=local|cluster|connect")
+            )
         keep.append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
@@ -136,6 +138,8 @@ def parquet_dir(tmp_path_factory: pytest.TempPathFactory, numbers: pd.DataFrame)
     d = tmp_path_factory.mktemp("numbers")
     for i in range(4):
         part = numbers.iloc[i * 5000 : (i + 1) * 5000]
-        pq.write_table(pa.Table.from_pandas(part, preserve_index=False), d / f"part-{i:05d}.parquet", row_group_size=1000)
+        pq.write_table(
+            pa.Table.from_pandas(part, preserve_index=False), d / f"part-{i:05d}.parquet", row_group_size=1000
+        )
     (d / "_SUCCESS").write_text("")
     return d

@@ -185,7 +185,9 @@ def test_jobs_from_several_threads(ctx, numbers):
     results: dict[int, int] = {}
 
     def run(i: int) -> None:
-        results[i] = sd.distribute_job(lambda s: int(s["k"].sum()) * 0 + len(s) * i, numbers, reduce=add, compute_context=ctx)
+        results[i] = sd.distribute_job(
+            lambda s: int(s["k"].sum()) * 0 + len(s) * i, numbers, reduce=add, compute_context=ctx
+        )
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(1, 4)]
     for t in threads:
@@ -215,7 +217,9 @@ def test_unsupported_data_type(ctx):
 
 def test_missing_columns_are_named(ctx, numbers, parquet_dir):
     for data in (numbers, parquet_dir):
-        with pytest.raises(sd.ColumnNotFoundError, match=r"\['nope'\] are not in the data; available columns: \['x', 'k', 'g'\]"):
+        with pytest.raises(
+            sd.ColumnNotFoundError, match=r"\['nope'\] are not in the data; available columns: \['x', 'k', 'g'\]"
+        ):
             sd.distribute_job(len, data, columns=["x", "nope"], compute_context=ctx)
 
 
@@ -233,7 +237,10 @@ def test_unpicklable_func_names_the_culprit(ctx, numbers):
         with lock:
             return len(split)
 
-    with pytest.raises(sd.NotPicklableError, match=r"func 'test_unpicklable_func_names_the_culprit.<locals>.uses_lock'.*captured variable 'lock' of type lock"):
+    with pytest.raises(
+        sd.NotPicklableError,
+        match=r"func 'test_unpicklable_func_names_the_culprit.<locals>.uses_lock'.*captured variable 'lock' of type lock",
+    ):
         sd.distribute_job(uses_lock, numbers, compute_context=ctx)
 
 

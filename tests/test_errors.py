@@ -39,6 +39,13 @@ def test_all_errors_are_exported():
 
 
 def test_job_error_keeps_remote_details_through_pickling():
-    err = sd.JobError("f failed", remote_type="KeyError", remote_message="'a'", remote_traceback="Traceback ...", split=3)
+    err = sd.JobError(
+        "f failed", remote_type="KeyError", remote_message="'a'", remote_traceback="Traceback ...", split=3
+    )
     again = pickle.loads(pickle.dumps(err))
-    assert (again.remote_type, again.remote_message, again.remote_traceback, again.split) == ("KeyError", "'a'", "Traceback ...", 3)
+    assert (again.remote_type, again.remote_message, again.remote_traceback, again.split) == (
+        "KeyError",
+        "'a'",
+        "Traceback ...",
+        3,
+    )

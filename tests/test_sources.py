@@ -131,13 +131,17 @@ def test_truncated_file_is_named(tmp_path):
 def test_conflicting_schemas_name_files_and_columns(tmp_path):
     write(tmp_path / "a.parquet", {"x": [1, 2], "y": [1.0, 2.0]})
     write(tmp_path / "b.parquet", {"x": ["one", "two"], "y": [1.0, 2.0]})
-    with pytest.raises(sd.SchemaConflictError, match=r"column 'x' is int64 in '.*a\.parquet' but string in '.*b\.parquet'"):
+    with pytest.raises(
+        sd.SchemaConflictError, match=r"column 'x' is int64 in '.*a\.parquet' but string in '.*b\.parquet'"
+    ):
         sd.ParquetData(tmp_path).validate()
 
 
 def test_missing_columns_list_the_existing_ones(tmp_path):
     write(tmp_path / "a.parquet", {"x": [1], "y": [2]})
-    with pytest.raises(sd.ColumnNotFoundError, match=r"columns \['z'\] are not in the data; available columns: \['x', 'y'\]"):
+    with pytest.raises(
+        sd.ColumnNotFoundError, match=r"columns \['z'\] are not in the data; available columns: \['x', 'y'\]"
+    ):
         sd.ParquetData(tmp_path, columns=["x", "z"])
     with pytest.raises(KeyError):
         sd.ParquetData(tmp_path, columns=["z"])

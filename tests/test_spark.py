@@ -30,7 +30,9 @@ def test_driver_receives_about_sqrt_n_partials(spark, spark_ctx):
     assert len(outcomes) <= 8  # ⌈√50⌉ = 8 splits per group -> 7 groups
     assert sum(v for _, _, v in outcomes) == sum(range(10_000))
     # and the public call agrees
-    assert sd.distribute_job(lambda s: int(s["id"].sum()), df, reduce=add, compute_context=spark_ctx) == sum(range(10_000))
+    assert sd.distribute_job(lambda s: int(s["id"].sum()), df, reduce=add, compute_context=spark_ctx) == sum(
+        range(10_000)
+    )
 
 
 def test_planned_parquet_splits_reduce_in_a_tree(spark_ctx, parquet_dir):
@@ -48,26 +50,11 @@ def test_spark_context_is_distributed(spark, spark_ctx, parquet_dir, numbers):
     assert not sd.is_distributed_context(spark_ctx, data=numbers)
 
 
-@pytest.mark.modes("local", "cluster")
 def test_dataframe_of_another_session_is_not_compatible(spark, spark_ctx):
     other = spark.newSession().range(3)
     assert not sd.is_distributed_context(spark_ctx, data=other)
     with pytest.raises(sd.DataSourceError, match="belongs to another SparkSession"):
         sd.distribute_job(len, other, compute_context=spark_ctx)
-
-
-@pytest.mark.modes("connect")
-def test_connect_session_of_another_client_and_stopped_sessions(spark, spark_ctx):
-    from pyspark.sql import SparkSession
-
-    other = SparkSession.builder.remote("sc://127.0.0.1:15002").create()
-    df = other.range(3)
-    assert not sd.is_distributed_context(spark_ctx, data=df)
-    ctx = sd.SparkComputeContext(other)
-    assert sd.distribute_job(len, df, reduce=add, compute_context=ctx) == 3
-    other.stop()
-    with pytest.raises(sd.SessionStoppedError, match="has been stopped"):
-        sd.distribute_job(len, spark.range(3), compute_context=ctx)
 
 
 def test_default_context_wraps_the_active_session(spark, spark_ctx):
@@ -105,20 +92,26 @@ def test_spark_level_failures_are_condensed(spark, spark_ctx):
     assert "lock" in str(info.value) and "at org.apache" not in str(info.value)
 
 
-def _run(script: str, tmp_path: Path, env: dict[str, str] | None = None, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+def _run(
+    script: str, tmp_path: Path, env: dict[str, str] | None = None, timeout: int = 300
+) -> subprocess.CompletedProcess[str]:
     path = tmp_path / "job.py"
     path.write_text(textwrap.dedent(script))
     full_env = {**os.environ, "SPARK_CONF_DIR": str(ROOT / "conf"), **(env or {})}
-    return subprocess.run([sys.executable, str(path)], cwd=tmp_path, env=full_env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(path)], cwd=tmp_path, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
 
 
-@pytest.mark.modes("local")
+@pytest.mark.modes("local", "connect")
 @pytest.mark.slow
-def test_stopped_classic_session_is_a_clear_error(tmp_path):
+def test_stopped_session_is_a_clear_error(tmp_path, spark_mode):
+    # Stopping a session ends the shared one in local and local-Connect mode: use another process.
+    where = 'remote="local[1]"' if spark_mode == "connect" else 'master="local[1]"'
     out = _run(
-        """
+        f"""
         import sparkdist as sd
-        ctx = sd.SparkComputeContext(master="local[1]")
+        ctx = sd.SparkComputeContext({where})
         assert sd.distribute_job(len, ctx.session.range(5), reduce=lambda a, b: a + b, compute_context=ctx) == 5
         ctx.stop()
         try:
@@ -190,5 +183,7 @@ def test_functools_partial_as_func(spark, spark_ctx):
     def scaled(split, factor):
         return int(split["id"].sum()) * factor
 
-    got = sd.distribute_job(functools.partial(scaled, factor=3), spark.range(10, numPartitions=3), reduce=add, compute_context=spark_ctx)
+    got = sd.distribute_job(
+        functools.partial(scaled, factor=3), spark.range(10, numPartitions=3), reduce=add, compute_context=spark_ctx
+    )
     assert got == 135

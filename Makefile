@@ -1,0 +1,54 @@
+# sparkdist: two commands on a fresh machine with Java 17+
+#   make demo   creates .venv, installs sparkdist with its test tools, runs the demo job
+#   make test   runs the whole test suite (no-JVM contexts, then local[2], local-cluster, Spark Connect, notebooks)
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+export SPARK_CONF_DIR := $(CURDIR)/conf
+export SPARK_LOCAL_IP := 127.0.0.1
+export PYSPARK_PYTHON := $(CURDIR)/$(PY)
+PYTEST := $(PY) -m pytest -q -p no:randomly
+
+.PHONY: demo test setup java lint test-none test-local test-cluster test-connect test-notebooks bench clean
+
+demo: setup
+	$(PY) examples/demo.py
+
+java:
+	@v=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1); \
+	if [ -z "$$v" ] || [ "$$v" -lt 17 ]; then \
+	  echo "sparkdist needs Java 17+ (found: $${v:-none}); install it with: apt-get install -y openjdk-17-jre-headless"; exit 1; fi
+
+$(VENV)/.installed: pyproject.toml
+	@$(MAKE) --no-print-directory java
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+lint: setup
+	$(PY) -m ruff check sparkdist tests examples benchmarks
+	$(PY) -m ruff format --check sparkdist tests examples benchmarks
+	$(PY) -m mypy
+
+test-none: setup
+	$(PYTEST)
+test-local: setup
+	$(PYTEST) tests --spark-mode=local
+test-cluster: setup
+	$(PYTEST) tests --spark-mode=cluster
+test-connect: setup
+	$(PYTEST) tests --spark-mode=connect
+test-notebooks: setup
+	$(PYTEST) --nbmake notebooks
+
+test: setup lint test-none test-local test-cluster test-connect test-notebooks
+
+bench: setup
+	$(PY) benchmarks/bench_distribute.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info
