@@ -120,6 +120,8 @@ def test_stopped_session_is_a_clear_error(tmp_path, spark_mode):
             print("OK:", err)
         """,
         tmp_path,
+        # an ephemeral port for that process's own local Connect server (this one holds 15002)
+        env={"SPARK_TESTING": "1"} if spark_mode == "connect" else None,
     )
     assert "OK: the SparkSession of" in out.stdout and "has been stopped" in out.stdout, out.stderr[-3000:]
 
