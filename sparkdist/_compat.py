@@ -139,6 +139,21 @@ def ship_python_file(session: SparkSession, path: str) -> None:
         session.sparkContext.addPyFile(path)
 
 
+def known_partitions(df: DataFrame) -> int | None:
+    """The DataFrame's partition count when it can be read off the physical plan without running
+    anything: classic Spark, plans without a shuffle. None otherwise (Connect has no RDD, and with
+    adaptive execution a shuffle's partition count is only known once it has run)."""
+    if is_connect(df):
+        return None
+    try:
+        plan = df._jdf.queryExecution().executedPlan()  # type: ignore[attr-defined]
+        if "Exchange" in plan.toString() or plan.getClass().getSimpleName() == "AdaptiveSparkPlanExec":
+            return None
+        return int(plan.execute().getNumPartitions())
+    except Exception:
+        return None
+
+
 def repartition_by_id(df: DataFrame, num_partitions: int, column: str) -> DataFrame:
     """Send each row to the partition its ``column`` names (hash partitioning before pyspark 4.1)."""
     if hasattr(df, "repartitionById"):

@@ -239,12 +239,7 @@ class SparkData(DataSource):
 
     def validate(self, compute_context: ComputeContext | None = None) -> ValidationReport:
         df = self.frame()
-        n_splits: int | None = None
-        if not _compat.is_connect(df):
-            try:  # cheap for scans; Connect has no RDD, so the count stays unknown there
-                n_splits = int(df._jdf.queryExecution().executedPlan().execute().getNumPartitions())  # type: ignore[attr-defined]
-            except Exception:
-                n_splits = None
+        n_splits = _compat.known_partitions(df)
         warnings = []
         slots = _compat.task_slots(_compat.session_of(df))
         if n_splits is not None and n_splits < slots:

@@ -254,7 +254,7 @@ class SparkComputeContext(ComputeContext):
         try:
             if frame is not None:
                 mapped = frame.mapInArrow(functools.partial(_worker.spark_map_frame, task_bytes), _worker.RESULT_SCHEMA)
-                n_splits = None
+                n_splits = _compat.known_partitions(frame) if reduce_bytes is not None else None
             else:
                 assert splits is not None
                 if not splits:
