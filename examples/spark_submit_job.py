@@ -26,7 +26,7 @@ def main(path: str) -> None:
     ctx = sd.get_compute_context()
     assert isinstance(ctx, sd.SparkComputeContext) and ctx.session is spark
     n, total = sd.distribute_job(count_and_sum, path, reduce=lambda a, b: a + b)
-    print(f"RESULT rows={int(n)} sum={total:.6f} distributed={sd.is_distributed_context(data=path)}")
+    print(f"RESULT rows={int(n)} sum={float(total)!r} distributed={sd.is_distributed_context(data=path)}")
     spark.stop()
 
 

@@ -167,7 +167,9 @@ class LocalParallelComputeContext(ComputeContext):
         except concurrent.futures.process.BrokenProcessPool as err:
             self.close()
             raise JobError(
-                f"a worker process of {self!r} died while running the job; the pool was restarted: {err}"
+                f"a worker process of {self!r} died while running the job ({err}). In a script, keep the code that "
+                "starts jobs under `if __name__ == '__main__':` (workers are spawned and import the main module); "
+                "otherwise a worker ran out of memory or crashed. The pool will be restarted on the next job."
             ) from err
         return [_serde.loads(r) for r in results]
 

@@ -99,7 +99,7 @@ def distribute_job(
     >>> import pandas as pd
     >>> from sparkdist import LocalComputeContext
     >>> df = pd.DataFrame({"x": range(1, 101)})
-    >>> distribute_job(lambda s: s["x"].sum(), df, reduce=lambda a, b: a + b,
+    >>> distribute_job(lambda s: int(s["x"].sum()), df, reduce=lambda a, b: a + b,
     ...                compute_context=LocalComputeContext())
     5050
     """

@@ -117,3 +117,12 @@ def test_building_a_spark_context_starts_nothing():
     assert ctx.is_distributed and not ctx.is_connect
     assert sd.SparkComputeContext(remote="sc://127.0.0.1:1").is_connect
     assert "pyspark" not in sys.modules or ctx._session is None
+
+
+def test_import_is_light_and_starts_no_jvm():
+    import subprocess
+    import sys
+
+    code = "import sys, sparkdist; print(sorted(m for m in ('pyspark', 'pandas', 'pyarrow', 'py4j') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
