@@ -35,18 +35,25 @@ def dumps(obj: Any) -> bytes:
     """Pickle with cloudpickle. Code from ``__main__``, notebooks and the user's own modules (those
     not installed in site-packages, which executors may not be able to import) goes by value."""
     cp = _cloudpickle()
-    own = _user_modules()
-    for mod in own:
-        cp.register_pickle_by_value(mod)
-    try:
+    registered = cp.list_registry_pickle_by_value()  # the user's own registrations stay as they are
+    own = [m for m in _user_modules() if m.__name__ not in registered]
+    if not own:
         return bytes(cp.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
-    finally:
+    # cloudpickle's by-value registry is process-wide: register, pickle and unregister as one step,
+    # so that jobs submitted from several threads do not undo each other's registrations.
+    with _by_value_lock:
         for mod in own:
-            cp.unregister_pickle_by_value(mod)
+            cp.register_pickle_by_value(mod)
+        try:
+            return bytes(cp.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+        finally:
+            for mod in own:
+                cp.unregister_pickle_by_value(mod)
 
 
 _module_is_user: dict[str, bool] = {}
 _lock = threading.Lock()
+_by_value_lock = threading.Lock()
 
 
 def _install_dirs() -> tuple[str, ...]:
