@@ -123,6 +123,8 @@ def test_import_is_light_and_starts_no_jvm():
     import subprocess
     import sys
 
-    code = "import sys, sparkdist; print(sorted(m for m in ('pyspark', 'pandas', 'pyarrow', 'py4j') if m in sys.modules))"
+    code = (
+        "import sys, sparkdist; print(sorted(m for m in ('pyspark', 'pandas', 'pyarrow', 'py4j') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]"
