@@ -133,15 +133,6 @@ def fold(reduce: Callable[[Any, Any], Any], outcomes: Iterable[Outcome]) -> Outc
 # Local contexts: a task travels as one pickled payload and comes back as pickled bytes.
 
 
-def chunks_of_table(table: pa.Table, rows_per_chunk: int | None) -> Iterator[pd.DataFrame]:
-    """A pyarrow Table as pandas chunks of at most ``rows_per_chunk`` rows."""
-    if rows_per_chunk is None:
-        yield table.to_pandas()
-        return
-    for batch in table.to_batches(max_chunksize=rows_per_chunk):
-        yield batch.to_pandas()
-
-
 def run_local_payload(payload: bytes) -> bytes:
     """Entry point of LocalParallel's worker processes."""
     task_bytes, split, source_split = _serde.loads(payload)

@@ -59,8 +59,6 @@ DEFAULT_ROWS_PER_CHUNK = 65_536
 DEFAULT_SPLIT_BYTES = 128 * 1024 * 1024
 _MIN_SPLIT_BYTES = 1024 * 1024
 
-PathArg = "str | os.PathLike[str] | Sequence[str | os.PathLike[str]]"
-
 
 @dataclass
 class ValidationReport:
