@@ -31,7 +31,9 @@ from sparkdist.errors import (
     SchemaConflictError,
     SessionStoppedError,
     SparkDistError,
+    TaskError,
 )
+from sparkdist.execute import exec_job, task_rng
 from sparkdist.sources import DataSource, ParquetData, SparkData, ValidationReport
 from sparkdist.spark import SparkComputeContext
 
@@ -57,10 +59,13 @@ __all__ = [
     "SparkComputeContext",
     "SparkData",
     "SparkDistError",
+    "TaskError",
     "ValidationReport",
     "__version__",
     "distribute_job",
+    "exec_job",
     "get_compute_context",
     "is_distributed_context",
     "set_compute_context",
+    "task_rng",
 ]

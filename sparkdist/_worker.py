@@ -259,3 +259,157 @@ def assemble_rows(rows: Iterable[tuple[int, int, int, str, bytes]]) -> list[Outc
         pieces = sorted(by_split[split], key=lambda p: p[0])
         out.append((split, pieces[0][1], _serde.loads(_serde.join_parts([p[2] for p in pieces]))))
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# exec_job: many independent calls. A call's record is (index, status, value, output, where):
+# value is the result or an ErrorInfo; output is what it printed (or None when not captured).
+
+
+@dataclass(frozen=True)
+class CallBatch:
+    """Everything a task needs to run its share of an exec_job's calls."""
+
+    func: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    elems: tuple[Any, ...] | None  # per-call entries, or None: calls get only the shared arguments
+    rng_seed: int | None
+    capture: bool
+    stop_on_failure: bool
+
+
+_rng_var: Any = None  # contextvars.ContextVar, created lazily
+
+
+def _rng_holder() -> Any:
+    global _rng_var
+    if _rng_var is None:
+        import contextvars
+
+        _rng_var = contextvars.ContextVar("sparkdist_task_rng", default=None)
+    return _rng_var
+
+
+def current_task_rng() -> Any:
+    """The numpy Generator of the exec_job call running in this thread, or None."""
+    return _rng_holder().get()
+
+
+def _call_args(batch: CallBatch, index: int) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    if batch.elems is None:
+        return batch.args, batch.kwargs
+    entry = batch.elems[index]
+    if isinstance(entry, dict):
+        return batch.args, {**batch.kwargs, **entry}
+    if isinstance(entry, tuple):
+        return (*entry, *batch.args), batch.kwargs
+    return (entry, *batch.args), batch.kwargs
+
+
+def run_call(batch: CallBatch, index: int) -> tuple[int, str, Any, str | None]:
+    """Run call ``index``: seeded streams when asked, output captured when asked; never raises."""
+    import contextlib
+    import io
+    import random
+
+    import numpy as np
+
+    args, kwargs = _call_args(batch, index)
+    holder = _rng_holder()
+    saved_random = random.getstate()
+    saved_np = np.random.get_state()
+    if batch.rng_seed is not None:
+        seq = np.random.SeedSequence(entropy=batch.rng_seed, spawn_key=(index,))
+        state = seq.generate_state(4)
+        random.seed(int.from_bytes(state.tobytes(), "little"))
+        np.random.seed(state[:2])
+        token = holder.set(np.random.Generator(np.random.PCG64(seq)))
+    else:
+        token = holder.set(np.random.default_rng())
+    buffer = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+            try:
+                status, value = OK, batch.func(*args, **kwargs)
+            except Exception as err:
+                status, value = ERROR, _error_info(err, _name(batch.func))
+    finally:
+        holder.reset(token)
+        if batch.rng_seed is not None:
+            random.setstate(saved_random)
+            np.random.set_state(saved_np)
+    return (index, status, value, buffer.getvalue() if batch.capture else None)
+
+
+def run_calls(batch: CallBatch, indices: Iterable[int]) -> Iterator[tuple[int, str, Any, str | None]]:
+    """Run calls in order; after a failure, with stop_on_failure, the task's remaining calls are skipped."""
+    for index in indices:
+        record = run_call(batch, index)
+        yield record
+        if record[1] == ERROR and batch.stop_on_failure:
+            return
+
+
+def run_local_calls(batch_bytes: bytes, indices: list[int]) -> bytes:
+    """Entry point of LocalParallel's workers for exec_job."""
+    batch: CallBatch = _serde.loads(batch_bytes)
+    records = []
+    for index, status, value, output in run_calls(batch, indices):
+        try:
+            _serde.dumps(value)
+        except Exception as err:
+            status, value = ERROR, _error_info(err, "pickling the result")
+        records.append((index, status, value, output))
+    return _serde.dumps((_executor_id(), records))
+
+
+def _executor_id() -> str:
+    """This worker's executor, as "host/executor": Spark's executor id where it can be found."""
+    import re
+
+    host = socket.gethostname()
+    eid = os.environ.get("SPARK_EXECUTOR_ID")
+    if not eid:
+        # standalone and local-cluster executors run Python in .../work/app-<id>/<executor id>
+        m = re.search(r"/app-[^/]+/(\d+)$", os.getcwd())
+        eid = m.group(1) if m else None
+    if not eid:
+        try:
+            from pyspark import SparkFiles, TaskContext
+
+            eid = "driver" if TaskContext.get() is None else os.path.basename(SparkFiles.getRootDirectory())
+        except Exception:
+            eid = f"pid-{os.getpid()}"
+    return f"{host}/{eid}"
+
+
+def spark_exec_tasks(
+    batch_bytes: bytes, chunk: int, n_calls: int, once_tag: str | None, ids: Iterator[pa.RecordBatch]
+) -> Iterator[pa.RecordBatch]:
+    """mapInArrow over spark.range(n_tasks): task t runs calls [t*chunk, (t+1)*chunk); with
+    ``once_tag`` the first task on each executor runs one call and the others nothing."""
+    batch: CallBatch = _serde.loads(batch_bytes)
+    for id_batch in ids:
+        for task in id_batch.column(0).to_pylist():
+            if once_tag is not None:
+                if _claim_executor(once_tag):
+                    index, status, value, output = run_call(batch, 0)
+                    yield from _emit(task, status, (value, output, _executor_id()))
+                continue
+            for index, status, value, output in run_calls(batch, range(task * chunk, min(n_calls, (task + 1) * chunk))):
+                yield from _emit(index, status, (value, output, _host()))
+
+
+def _claim_executor(tag: str) -> bool:
+    """True for the first task of job ``tag`` on this executor (an O_EXCL marker in the executor's
+    own files directory, which no other executor shares)."""
+    from pyspark import SparkFiles
+
+    marker = os.path.join(SparkFiles.getRootDirectory(), f".sparkdist-once-{tag}")
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return False
+    os.close(fd)
+    return True

@@ -70,6 +70,12 @@ class ComputeContext(abc.ABC):
         """Run the task on every split; with ``reduce_bytes`` the context may pre-reduce groups of
         consecutive splits. Returns outcomes sorted by split."""
 
+    @abc.abstractmethod
+    def _run_calls(
+        self, batch_bytes: bytes, batch: _worker.CallBatch, n_calls: int, chunk: int, once: bool
+    ) -> list[tuple[int, str, Any, str | None, str]]:
+        """Run exec_job's calls; records ``(index, status, value, output, where)``."""
+
     def __enter__(self) -> ComputeContext:
         token = _current.set(self)
         _tokens.set((*_tokens.get(), token))
@@ -103,6 +109,12 @@ class LocalComputeContext(ComputeContext):
         self, task_bytes: bytes, task: _worker.SplitTask, source: DataSource, reduce_bytes: bytes | None
     ) -> list[Outcome]:
         return [_worker.run_split(task, i, split.chunks()) for i, split in enumerate(source.local_splits(1))]
+
+    def _run_calls(
+        self, batch_bytes: bytes, batch: _worker.CallBatch, n_calls: int, chunk: int, once: bool
+    ) -> list[tuple[int, str, Any, str | None, str]]:
+        where = _local_where()
+        return [(*r, where) for r in _worker.run_calls(batch, range(1 if once else n_calls))]
 
     def __repr__(self) -> str:
         return "LocalComputeContext()"
@@ -173,8 +185,29 @@ class LocalParallelComputeContext(ComputeContext):
             ) from err
         return [_serde.loads(r) for r in results]
 
+    def _run_calls(
+        self, batch_bytes: bytes, batch: _worker.CallBatch, n_calls: int, chunk: int, once: bool
+    ) -> list[tuple[int, str, Any, str | None, str]]:
+        if once:
+            n_calls = 1
+        groups = [list(range(start, min(n_calls, start + chunk))) for start in range(0, n_calls, chunk)]
+        try:
+            futures = [self._get_pool().submit(_worker.run_local_calls, batch_bytes, g) for g in groups]
+            done = [_serde.loads(f.result()) for f in futures]
+        except concurrent.futures.process.BrokenProcessPool as err:
+            self.close()
+            raise JobError(f"a worker process of {self!r} died while running the calls ({err})") from err
+        where = _local_where() if once else None
+        return [(*r, where or worker) for worker, records in done for r in records]
+
     def __repr__(self) -> str:
         return f"LocalParallelComputeContext(n_workers={self.n_workers})"
+
+
+def _local_where() -> str:
+    import socket
+
+    return f"{socket.gethostname()}/local"
 
 
 _live_pools: weakref.WeakSet[LocalParallelComputeContext] = weakref.WeakSet()

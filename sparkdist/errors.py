@@ -31,6 +31,7 @@ __all__ = [
     "SchemaConflictError",
     "SessionStoppedError",
     "SparkDistError",
+    "TaskError",
 ]
 
 
@@ -114,3 +115,37 @@ class JobError(SparkDistError, RuntimeError):
         self.remote_message = remote_message
         self.remote_traceback = remote_traceback
         self.split = split
+
+
+class TaskError(SparkDistError, RuntimeError):
+    """One failed call of :func:`sparkdist.exec_job` (with ``continue_on_failure=True`` it stands in
+    that call's slot of the result instead of being raised).
+
+    Attributes
+    ----------
+    remote_type, remote_message, remote_traceback : str
+        The exception raised by the call, as on the worker.
+    index : int
+        The call's position; ``name`` is its key when ``elem_args`` was a dict.
+    host : str
+        Where it ran (host, process, and the Spark executor where known).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        remote_type: str = "",
+        remote_message: str = "",
+        remote_traceback: str = "",
+        index: int = -1,
+        name: object = None,
+        host: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.remote_type = remote_type
+        self.remote_message = remote_message
+        self.remote_traceback = remote_traceback
+        self.index = index
+        self.name = name
+        self.host = host

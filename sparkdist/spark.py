@@ -10,6 +10,7 @@ import re
 import sys
 import tempfile
 import threading
+import uuid
 import warnings
 import zipfile
 from collections.abc import Mapping
@@ -270,6 +271,28 @@ class SparkComputeContext(ComputeContext):
             if _is_spark_error(err):
                 raise spark_failure(err) from None
             raise
+
+    def _run_calls(
+        self, batch_bytes: bytes, batch: _worker.CallBatch, n_calls: int, chunk: int, once: bool
+    ) -> list[tuple[int, str, Any, str | None, str]]:
+        session = self.session
+        self.check_usable()
+        self._ensure_shipped(session)
+        if once:
+            # more tasks than slots, so that every executor gets one; the first on each runs the call
+            n_tasks, tag = 2 * self.task_slots, uuid.uuid4().hex
+        else:
+            n_tasks, tag = -(-n_calls // chunk), None
+        _compat.set_job_description(session, f"sparkdist exec_job: {getattr(batch.func, '__qualname__', 'func')}")
+        func = functools.partial(_worker.spark_exec_tasks, batch_bytes, chunk, n_calls, tag)
+        try:
+            mapped = session.range(0, n_tasks, 1, numPartitions=n_tasks).mapInArrow(func, _worker.RESULT_SCHEMA)
+            outcomes = _reduce.collect_outcomes(mapped)
+        except Exception as err:
+            if _is_spark_error(err):
+                raise spark_failure(err) from None
+            raise
+        return [(index, status, value, output, where) for index, status, (value, output, where) in outcomes]
 
     def __repr__(self) -> str:
         if self._session is None:
