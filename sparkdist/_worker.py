@@ -291,9 +291,19 @@ def _rng_holder() -> Any:
     return _rng_var
 
 
+_UNSEEDED = object()
+
+
 def current_task_rng() -> Any:
-    """The numpy Generator of the exec_job call running in this thread, or None."""
-    return _rng_holder().get()
+    """The numpy Generator of the exec_job call running in this thread, or None outside a call."""
+    holder = _rng_holder()
+    rng = holder.get()
+    if rng is _UNSEEDED:  # no rng_seed: a fresh unseeded stream, made only when asked for
+        import numpy as np
+
+        rng = np.random.default_rng()
+        holder.set(rng)
+    return rng
 
 
 def _call_args(batch: CallBatch, index: int) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -308,25 +318,25 @@ def _call_args(batch: CallBatch, index: int) -> tuple[tuple[Any, ...], dict[str,
 
 
 def run_call(batch: CallBatch, index: int) -> tuple[int, str, Any, str | None]:
-    """Run call ``index``: seeded streams when asked, output captured when asked; never raises."""
+    """Run call ``index``: seeded streams when asked, output captured; never raises."""
     import contextlib
     import io
-    import random
-
-    import numpy as np
 
     args, kwargs = _call_args(batch, index)
     holder = _rng_holder()
-    saved_random = random.getstate()
-    saved_np = np.random.get_state()
     if batch.rng_seed is not None:
+        import random
+
+        import numpy as np
+
+        saved = random.getstate(), np.random.get_state()
         seq = np.random.SeedSequence(entropy=batch.rng_seed, spawn_key=(index,))
         state = seq.generate_state(4)
         random.seed(int.from_bytes(state.tobytes(), "little"))
         np.random.seed(state[:2])
         token = holder.set(np.random.Generator(np.random.PCG64(seq)))
     else:
-        token = holder.set(np.random.default_rng())
+        token = holder.set(_UNSEEDED)
     buffer = io.StringIO()
     try:
         with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
@@ -337,8 +347,8 @@ def run_call(batch: CallBatch, index: int) -> tuple[int, str, Any, str | None]:
     finally:
         holder.reset(token)
         if batch.rng_seed is not None:
-            random.setstate(saved_random)
-            np.random.set_state(saved_np)
+            random.setstate(saved[0])
+            np.random.set_state(saved[1])
     return (index, status, value, buffer.getvalue() if batch.capture else None)
 
 
@@ -384,21 +394,67 @@ def _executor_id() -> str:
     return f"{host}/{eid}"
 
 
+def exec_records(
+    batch: CallBatch, tasks: Iterable[int], chunk: int, n_calls: int, once_tag: str | None
+) -> Iterator[tuple[int, str, Any]]:
+    """The outcomes ``(key, status, (value, output, where))`` of this worker's exec_job tasks:
+    task t runs calls [t*chunk, (t+1)*chunk); with ``once_tag`` the first task on each executor
+    runs one call and the others nothing."""
+    for task in tasks:
+        if once_tag is not None:
+            if _claim_executor(once_tag):
+                _, status, value, output = run_call(batch, 0)
+                yield (task, status, (value, output, _executor_id()))
+            continue
+        host = _host()
+        for index, status, value, output in run_calls(batch, range(task * chunk, min(n_calls, (task + 1) * chunk))):
+            yield (index, status, (value, output, host))
+
+
+def _pickled(outcome: tuple[int, str, Any]) -> tuple[int, str, bytes]:
+    key, status, value = outcome
+    try:
+        return (key, status, _serde.dumps(value))
+    except Exception as err:
+        return (key, ERROR, _serde.dumps((_error_info(err, "pickling the result"), None, _host())))
+
+
+def rdd_exec_tasks(
+    batch_bytes: bytes, chunk: int, n_calls: int, once_tag: str | None, tasks: Iterator[int]
+) -> Iterator[tuple[int, str, bytes]]:
+    """Classic Spark: mapPartitions over the task numbers; results travel as pickled bytes."""
+    batch: CallBatch = _serde.loads(batch_bytes)
+    for outcome in exec_records(batch, tasks, chunk, n_calls, once_tag):
+        yield _pickled(outcome)
+
+
 def spark_exec_tasks(
     batch_bytes: bytes, chunk: int, n_calls: int, once_tag: str | None, ids: Iterator[pa.RecordBatch]
 ) -> Iterator[pa.RecordBatch]:
-    """mapInArrow over spark.range(n_tasks): task t runs calls [t*chunk, (t+1)*chunk); with
-    ``once_tag`` the first task on each executor runs one call and the others nothing."""
+    """Spark Connect: mapInArrow over spark.range(n_tasks); results in as few Arrow batches as fit."""
     batch: CallBatch = _serde.loads(batch_bytes)
-    for id_batch in ids:
-        for task in id_batch.column(0).to_pylist():
-            if once_tag is not None:
-                if _claim_executor(once_tag):
-                    index, status, value, output = run_call(batch, 0)
-                    yield from _emit(task, status, (value, output, _executor_id()))
-                continue
-            for index, status, value, output in run_calls(batch, range(task * chunk, min(n_calls, (task + 1) * chunk))):
-                yield from _emit(index, status, (value, output, _host()))
+    tasks = (t for id_batch in ids for t in id_batch.column(0).to_pylist())
+    yield from _emit_many(_pickled(o) for o in exec_records(batch, tasks, chunk, n_calls, once_tag))
+
+
+def _emit_many(outcomes: Iterable[tuple[int, str, bytes]]) -> Iterator[pa.RecordBatch]:
+    """Result rows for many pickled outcomes, flushed every ~PART_BYTES."""
+    import pyarrow as pa
+
+    cols: dict[str, list[Any]] = {"split": [], "part": [], "nparts": [], "status": [], "payload": []}
+    size = 0
+    for key, status, payload in outcomes:
+        parts = _serde.split_parts(payload)
+        for i, part in enumerate(parts):
+            for name, value in zip(cols, (key, i, len(parts), status, part), strict=True):
+                cols[name].append(value)
+            size += len(part)
+            if size >= _serde.PART_BYTES:
+                yield pa.RecordBatch.from_pydict(cols, schema=_result_arrow_schema())
+                cols = {name: [] for name in cols}
+                size = 0
+    if cols["split"]:
+        yield pa.RecordBatch.from_pydict(cols, schema=_result_arrow_schema())
 
 
 def _claim_executor(tag: str) -> bool:

@@ -284,10 +284,15 @@ class SparkComputeContext(ComputeContext):
         else:
             n_tasks, tag = -(-n_calls // chunk), None
         _compat.set_job_description(session, f"sparkdist exec_job: {getattr(batch.func, '__qualname__', 'func')}")
-        func = functools.partial(_worker.spark_exec_tasks, batch_bytes, chunk, n_calls, tag)
         try:
-            mapped = session.range(0, n_tasks, 1, numPartitions=n_tasks).mapInArrow(func, _worker.RESULT_SCHEMA)
-            outcomes = _reduce.collect_outcomes(mapped)
+            if _compat.is_connect(session):
+                func = functools.partial(_worker.spark_exec_tasks, batch_bytes, chunk, n_calls, tag)
+                mapped = session.range(0, n_tasks, 1, numPartitions=n_tasks).mapInArrow(func, _worker.RESULT_SCHEMA)
+                outcomes = _reduce.collect_outcomes(mapped)
+            else:  # classic: an RDD of task numbers skips SQL planning, the cheapest job Spark has
+                part = functools.partial(_worker.rdd_exec_tasks, batch_bytes, chunk, n_calls, tag)
+                rows = session.sparkContext.parallelize(range(n_tasks), n_tasks).mapPartitions(part).collect()
+                outcomes = [(key, status, _serde.loads(payload)) for key, status, payload in rows]
         except Exception as err:
             if _is_spark_error(err):
                 raise spark_failure(err) from None
