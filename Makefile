@@ -48,7 +48,10 @@ test-notebooks: setup
 test: setup lint test-none test-local test-cluster test-connect test-notebooks
 
 bench: setup
+	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) benchmarks/bench_distribute.py
+	$(PY) benchmarks/bench_exec.py
+	$(PY) benchmarks/bench_exec.py --connect
 
 clean:
 	rm -rf $(VENV) build *.egg-info
