@@ -408,7 +408,48 @@ def exec_records(
             continue
         host = _host()
         for index, status, value, output in run_calls(batch, range(task * chunk, min(n_calls, (task + 1) * chunk))):
+            if status == ERROR and batch.stop_on_failure:
+                raise StopJob(index, value)
             yield (index, status, (value, output, host))
+
+
+STOP_MARKER = "SPARKDIST-STOP-JOB:"
+
+
+class StopJob(RuntimeError):
+    """Fails the Spark task on purpose so that Spark cancels the job's other tasks; the failed
+    call's ErrorInfo rides in the message as JSON (text, never a pickle) for the driver to read."""
+
+    def __init__(self, index: int, info: ErrorInfo) -> None:
+        import base64
+        import json
+
+        blob = base64.b64encode(json.dumps({"index": index, "info": info}).encode()).decode()
+        super().__init__(f"{STOP_MARKER}{blob}!")
+
+
+def parse_stop(text: str) -> tuple[int, ErrorInfo] | None:
+    """Driver side: the failed call carried by a StopJob inside a Spark error's text, if any."""
+    import base64
+    import binascii
+    import json
+
+    start = text.find(STOP_MARKER)
+    end = text.find("!", start)
+    if start < 0 or end < 0:
+        return None
+    try:
+        data = json.loads(base64.b64decode(text[start + len(STOP_MARKER) : end]))
+        info = data["info"]
+        return int(data["index"]), ErrorInfo(
+            type=str(info["type"]),
+            message=str(info["message"]),
+            traceback=str(info["traceback"]),
+            where=str(info["where"]),
+            host=str(info["host"]),
+        )
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        return None
 
 
 def _pickled(outcome: tuple[int, str, Any]) -> tuple[int, str, bytes]:

@@ -193,7 +193,14 @@ class LocalParallelComputeContext(ComputeContext):
         groups = [list(range(start, min(n_calls, start + chunk))) for start in range(0, n_calls, chunk)]
         try:
             futures = [self._get_pool().submit(_worker.run_local_calls, batch_bytes, g) for g in groups]
-            done = [_serde.loads(f.result()) for f in futures]
+            done = []
+            for future in concurrent.futures.as_completed(futures):
+                worker, records = _serde.loads(future.result())
+                done.append((worker, records))
+                if batch.stop_on_failure and any(r[1] == _worker.ERROR for r in records):
+                    for pending in futures:  # the first failure ends the job: drop the queued calls
+                        pending.cancel()
+                    break
         except concurrent.futures.process.BrokenProcessPool as err:
             self.close()
             raise JobError(f"a worker process of {self!r} died while running the calls ({err})") from err

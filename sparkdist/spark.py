@@ -294,9 +294,13 @@ class SparkComputeContext(ComputeContext):
                 rows = session.sparkContext.parallelize(range(n_tasks), n_tasks).mapPartitions(part).collect()
                 outcomes = [(key, status, _serde.loads(payload)) for key, status, payload in rows]
         except Exception as err:
-            if _is_spark_error(err):
+            if not _is_spark_error(err):
+                raise
+            stopped = _worker.parse_stop(str(err))
+            if stopped is None:
                 raise spark_failure(err) from None
-            raise
+            index, info = stopped  # continue_on_failure=False: Spark cancelled the other tasks
+            return [(index, _worker.ERROR, info, None, info["host"])]
         return [(index, status, value, output, where) for index, status, (value, output, where) in outcomes]
 
     def __repr__(self) -> str:
