@@ -115,6 +115,18 @@ class DataSource(abc.ABC):
         """Whether the executors of ``session`` can process this source split-wise."""
         return False
 
+    @abc.abstractmethod
+    def arrow_schema(self) -> pa.Schema:
+        """The schema of what the source offers (selected columns only), known on the driver."""
+
+    def known_rows(self) -> int | None:
+        """The number of rows, when the driver knows it without reading data (None otherwise)."""
+        return None
+
+    def all_null_columns(self, columns: Sequence[str]) -> list[str] | None:
+        """Which of ``columns`` hold no non-missing value, when the driver can tell without a job."""
+        return None
+
     def _check_columns(self, columns: Sequence[str] | None) -> tuple[str, ...] | None:
         if columns is None:
             return None
@@ -178,6 +190,17 @@ class PandasData(DataSource):
     def selected(self) -> pd.DataFrame:
         return self.frame if self.columns is None else self.frame[list(self.columns)]
 
+    def arrow_schema(self) -> pa.Schema:
+        import pyarrow as pa
+
+        return pa.Schema.from_pandas(self.selected(), preserve_index=False)
+
+    def known_rows(self) -> int | None:
+        return len(self.frame)
+
+    def all_null_columns(self, columns: Sequence[str]) -> list[str] | None:
+        return [c for c in columns if not self.frame[c].notna().any()]
+
     def validate(self, compute_context: ComputeContext | None = None) -> ValidationReport:
         import pyarrow as pa
 
@@ -232,6 +255,11 @@ class SparkData(DataSource):
         """The DataFrame with the selected columns."""
         return self.df if self.columns is None else self.df.select(*self.columns)
 
+    def arrow_schema(self) -> pa.Schema:
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        return to_arrow_schema(self.frame().schema)
+
     def is_compatible_with(self, session: SparkSession) -> bool:
         return _same_session(_compat.session_of(self.df), session)
 
@@ -285,6 +313,7 @@ class _RowGroup:
 class _File:
     path: str
     partition_expression: Any  # pyarrow.compute.Expression
+    metadata: Any  # pyarrow.parquet.FileMetaData, read once at discovery
 
 
 @dataclass
@@ -394,6 +423,37 @@ class ParquetData(DataSource):
             if self._filter_expr is not None:
                 _check_filter_columns(self.filters, self._filter_expr, self._discovery.schema)
         return self._discovery
+
+    def arrow_schema(self) -> pa.Schema:
+        schema = self._discover().schema
+        return schema if self.columns is None else _select_schema(schema, self.columns)
+
+    def known_rows(self) -> int | None:
+        return sum(rg.rows for rg in self._pruned_row_groups()) if self._filter_expr is None else None
+
+    def all_null_columns(self, columns: Sequence[str]) -> list[str] | None:
+        """From the footers' null counts; a column without statistics counts as having values."""
+        disc = self._discover()
+        if self._filter_expr is not None:
+            return None
+        nulls = {c: 0 for c in columns if c not in disc.partition_names}
+        rows = 0
+        for f in disc.files:
+            meta = f.metadata
+            names = meta.schema.names
+            rows += meta.num_rows
+            for c in nulls:
+                if c not in names:
+                    nulls[c] += meta.num_rows
+                    continue
+                idx = names.index(c)
+                for rg in range(meta.num_row_groups):
+                    stats = meta.row_group(rg).column(idx).statistics
+                    if stats is None or not stats.has_null_count:
+                        nulls[c] = -(10**18)  # unknown: assume values exist
+                        break
+                    nulls[c] += stats.null_count
+        return [c for c, n in nulls.items() if rows and n == rows]
 
     def arrow_readable(self) -> bool:
         """Whether pyarrow can open every path (decides engine="auto")."""
@@ -672,7 +732,7 @@ def _discover(paths: list[str]) -> _Discovery:
     empty: list[str] = []
     for i, ((path, meta, _), kv) in enumerate(zip(footers, part_values, strict=False)):
         expr = _partition_expression(partition_fields, kv)
-        files.append(_File(path=path, partition_expression=expr))
+        files.append(_File(path=path, partition_expression=expr, metadata=meta))
         n_before = len(row_groups)
         for rg in range(meta.num_row_groups):
             g = meta.row_group(rg)

@@ -1,0 +1,64 @@
+"""Shared pieces of the regression models: argument checks, design matrices, result tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from sparkdist.errors import ArgumentTypeError
+
+
+def check_terms(model: str, y: str, x: Sequence[str], intercept: bool) -> list[str]:
+    if not isinstance(y, str):
+        raise ArgumentTypeError(f"{model}(y=...) must be a column name (str), got {y!r}")
+    if isinstance(x, str) or not isinstance(x, Sequence) or not x or not all(isinstance(c, str) for c in x):
+        raise ArgumentTypeError(f"{model}(x=...) must be a non-empty list of column names, got {x!r}")
+    if not isinstance(intercept, bool):
+        raise ArgumentTypeError(f"{model}(intercept=...) must be True or False, got {intercept!r}")
+    return list(x)
+
+
+def design(chunk: pd.DataFrame, y: str, x: list[str], intercept: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(X, y) of the chunk's complete rows (rows with a missing value are dropped)."""
+    values = chunk[[*x, y]].to_numpy(dtype=np.float64, na_value=np.nan)
+    values = values[~np.isnan(values).any(axis=1)]
+    xs = values[:, :-1]
+    if intercept:
+        xs = np.column_stack([np.ones(len(xs)), xs])
+    return xs, values[:, -1]
+
+
+def term_names(x: list[str], intercept: bool) -> list[str]:
+    return (["(Intercept)"] if intercept else []) + x
+
+
+@dataclass
+class RegressionResult:
+    """Coefficients with their standard errors and t values, and fit statistics."""
+
+    coefficients: pd.Series
+    std_errors: pd.Series
+    t_values: pd.Series
+    n: int
+    df_residual: int
+
+    def table(self) -> pd.DataFrame:
+        """Estimate, Std. Error and t value per term, like R's ``summary()``."""
+        return pd.DataFrame({"Estimate": self.coefficients, "Std. Error": self.std_errors, "t value": self.t_values})
+
+
+def solve_upper(r: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Back substitution for an upper-triangular system."""
+    out = np.zeros_like(b, dtype=np.float64)
+    for i in range(len(b) - 1, -1, -1):
+        out[i] = (b[i] - r[i, i + 1 :] @ out[i + 1 :]) / r[i, i]
+    return out
+
+
+def inverse_rtr_diagonal(r: np.ndarray) -> np.ndarray:
+    """diag((R'R)^-1) = row sums of squares of R^-1, without forming R'R."""
+    rinv = solve_upper(r, np.eye(len(r)))
+    return (rinv * rinv).sum(axis=1)

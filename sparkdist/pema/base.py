@@ -1,0 +1,272 @@
+"""PemaAlgorithm and pema_compute (RevoPemaR's PemaBaseClass and pemaCompute)."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sparkdist.context import ComputeContext, resolve_context
+from sparkdist.distribute import distribute_job
+from sparkdist.errors import ArgumentTypeError, EmptyDataError, InvalidArgumentError, SparkDistError
+from sparkdist.sources import DataSource, as_data_source
+
+__all__ = ["DataInfo", "PemaAlgorithm", "pema_compute"]
+
+_REQUIRED = ("initialize", "process_data", "update_results", "process_results")
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What the driver knows about the data before any job: given to :meth:`PemaAlgorithm.check_data`."""
+
+    columns: list[str]
+    types: dict[str, str]  # column -> arrow type name
+    numeric: list[str]
+    rows: int | None
+
+    def require_numeric(self, columns: Sequence[str], algorithm: str) -> None:
+        """Raise ArgumentTypeError naming the columns that are not numeric."""
+        bad = [c for c in columns if c not in self.numeric]
+        if bad:
+            kinds = ", ".join(f"'{c}' is {self.types.get(c, 'missing')}" for c in bad)
+            raise ArgumentTypeError(f"{algorithm} needs numeric columns: {kinds}")
+
+
+class PemaAlgorithm:
+    """Base class of external-memory algorithms: subclass it and override the methods below.
+
+    The object is initialized, fed the data chunk by chunk (:meth:`process_data`), merged with its
+    copies from the other workers (:meth:`update_results`) and finished (:meth:`process_results`).
+    Iterative algorithms set ``max_iters`` above 1 and override :meth:`has_converged` and
+    :meth:`initialize_iteration`; passes repeat until converged or ``max_iters``.
+
+    Examples
+    --------
+    RevoPemaR's classic ``PemaMean``:
+
+    >>> import numpy as np, pandas as pd
+    >>> class PemaMean(PemaAlgorithm):
+    ...     def __init__(self, column):
+    ...         self.column = column
+    ...     def initialize(self):
+    ...         self.total, self.valid = 0.0, 0
+    ...     def vars_to_use(self):
+    ...         return [self.column]
+    ...     def process_data(self, chunk):
+    ...         x = chunk[self.column].dropna()
+    ...         self.total += float(x.sum())
+    ...         self.valid += len(x)
+    ...     def update_results(self, other):
+    ...         self.total += other.total
+    ...         self.valid += other.valid
+    ...     def process_results(self):
+    ...         return self.total / self.valid if self.valid else float("nan")
+    >>> pema_compute(PemaMean("x"), pd.DataFrame({"x": [1.0, 2.0, np.nan, 6.0]}))
+    3.0
+    """
+
+    #: Passes over the data at most; 1 for single-pass algorithms.
+    max_iters: int = 1
+
+    def initialize(self) -> None:
+        """Set the fields to their starting values (called once, on the driver)."""
+        raise NotImplementedError
+
+    def process_data(self, chunk: Any) -> None:
+        """Update the fields from one chunk (a pandas DataFrame)."""
+        raise NotImplementedError
+
+    def update_results(self, other: Any) -> None:
+        """Merge another object's fields (computed on other data) into this one's."""
+        raise NotImplementedError
+
+    def process_results(self) -> Any:
+        """Return the result from the merged fields."""
+        raise NotImplementedError
+
+    def vars_to_use(self) -> list[str] | None:
+        """The columns to read; None reads them all."""
+        return None
+
+    def check_data(self, info: DataInfo) -> None:
+        """Driver-side checks (and set-up) against what is known of the data before any job."""
+
+    def has_converged(self) -> bool:
+        """Iterative algorithms: whether the last pass converged."""
+        return False
+
+    def initialize_iteration(self) -> None:
+        """Iterative algorithms: reset the per-pass fields before each pass."""
+
+
+def _where(algo: PemaAlgorithm, method: str) -> str:
+    return f"{type(algo).__name__}.{method}"
+
+
+def _call(algo: PemaAlgorithm, method: str, *args: Any) -> Any:
+    try:
+        return getattr(algo, method)(*args)
+    except Exception as err:
+        with contextlib.suppress(AttributeError):  # exceptions with __slots__ keep their plain name
+            err._sparkdist_where = _where(algo, method)  # type: ignore[attr-defined]
+        raise
+
+
+def _process_split(chunks: Any, template: PemaAlgorithm) -> PemaAlgorithm:
+    """Runs on a worker: a fresh copy of the template absorbs one split, chunk by chunk."""
+    algo = copy.deepcopy(template)  # in-process contexts share the template object
+    for chunk in chunks:
+        _call(algo, "process_data", chunk)
+    return algo
+
+
+def _merge(a: PemaAlgorithm, b: PemaAlgorithm) -> PemaAlgorithm:
+    _call(a, "update_results", b)
+    return a
+
+
+def _check_algorithm(algo: Any) -> PemaAlgorithm:
+    if not isinstance(algo, PemaAlgorithm):
+        raise ArgumentTypeError(f"algo must be an instance of a PemaAlgorithm subclass, got {type(algo).__name__}")
+    missing = [m for m in _REQUIRED if getattr(type(algo), m) is getattr(PemaAlgorithm, m)]
+    if missing:
+        raise ArgumentTypeError(
+            f"{type(algo).__name__} does not override {', '.join(missing)} (required by PemaAlgorithm)"
+        )
+    return algo
+
+
+def _driver_call(algo: PemaAlgorithm, method: str, *args: Any) -> Any:
+    """A method call on the driver; a failure names the class and the method."""
+    try:
+        return getattr(algo, method)(*args)
+    except SparkDistError:
+        raise
+    except Exception as err:
+        raise InvalidArgumentError(f"{_where(algo, method)} failed: {type(err).__name__}: {err}") from err
+
+
+def _data_info(source: DataSource) -> DataInfo:
+    import pyarrow as pa
+
+    schema = source.arrow_schema()
+    numeric = [
+        f.name
+        for f in schema
+        if pa.types.is_integer(f.type)
+        or pa.types.is_floating(f.type)
+        or pa.types.is_decimal(f.type)
+        or pa.types.is_boolean(f.type)
+    ]
+    return DataInfo(
+        columns=list(schema.names),
+        types={f.name: str(f.type) for f in schema},
+        numeric=numeric,
+        rows=source.known_rows(),
+    )
+
+
+def pema_compute(
+    algo: PemaAlgorithm,
+    data: Any,
+    *,
+    compute_context: ComputeContext | None = None,
+    initialize: bool = True,
+    progress: bool | None = None,
+    wait: bool = True,
+) -> Any:
+    """Run a PEMA algorithm over ``data`` and return what ``process_results`` returns.
+
+    On Spark each split is processed chunk by chunk on the executors (never held whole), and the
+    partial objects are merged in a tree on the executors. Afterwards ``algo`` holds the final
+    merged state. ``initialize=False`` continues from the object's current state (adds more data
+    to an earlier result, or resumes an iterative algorithm).
+
+    Parameters
+    ----------
+    algo : PemaAlgorithm
+    data : anything ``distribute_job`` accepts
+    compute_context : ComputeContext, optional
+    initialize : bool
+        Call ``algo.initialize()`` first.
+    progress : bool, optional
+        Show a progress bar over the passes of an iterative algorithm (default: only when the
+        output is an interactive terminal or notebook).
+    wait : bool
+        Only ``True`` for now: pema_compute blocks until the result is ready.
+    """
+    algo = _check_algorithm(algo)
+    for name, value in (("initialize", initialize), ("wait", wait)):
+        if not isinstance(value, bool):
+            raise ArgumentTypeError(f"{name} must be True or False, got {value!r}")
+    if progress is not None and not isinstance(progress, bool):
+        raise ArgumentTypeError(f"progress must be True, False or None, got {progress!r}")
+    if not wait:
+        raise InvalidArgumentError(
+            "pema_compute(wait=False) is not available yet: call it with wait=True (the default)"
+        )
+    ctx = resolve_context(compute_context)
+
+    full = as_data_source(data)
+    _driver_call(algo, "check_data", _data_info(full))
+    columns = _driver_call(algo, "vars_to_use")
+    if columns is not None and (isinstance(columns, str) or not all(isinstance(c, str) for c in columns)):
+        raise ArgumentTypeError(
+            f"{type(algo).__name__}.vars_to_use must return a list of column names or None, got {columns!r}"
+        )
+    source = full.with_columns(columns) if columns is not None else full
+    empty = source.all_null_columns(list(columns) if columns is not None else source.column_names())
+    if empty:
+        raise EmptyDataError(f"{type(algo).__name__}: columns {empty} have no non-missing values")
+
+    if initialize:
+        _driver_call(algo, "initialize")
+    passes = max(1, int(getattr(algo, "max_iters", 1)))
+    iterative = passes > 1
+    bar = _progress_bar(progress, passes, type(algo).__name__) if iterative else None
+    result = None
+    try:
+        done = 0
+        while True:
+            if iterative:
+                _driver_call(algo, "initialize_iteration")
+            template = copy.deepcopy(algo)
+            if not iterative:
+                _driver_call(template, "initialize")  # workers start empty; the driver's object absorbs them
+            try:
+                merged = distribute_job(
+                    _process_split, source, template, reduce=_merge, chunked=True, compute_context=ctx
+                )
+            except EmptyDataError as err:
+                raise EmptyDataError(f"{type(algo).__name__}: the data has no rows to process") from err
+            _call_on_driver_merge(algo, merged)
+            result = _driver_call(algo, "process_results")
+            done += 1
+            if bar is not None:
+                bar.update(1)
+            passes = max(
+                1, int(getattr(algo, "max_iters", 1))
+            )  # an algorithm may add a pass (e.g. to pick starting points)
+            if not iterative or done >= passes or _driver_call(algo, "has_converged"):
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    return result
+
+
+def _call_on_driver_merge(algo: PemaAlgorithm, merged: PemaAlgorithm) -> None:
+    _driver_call(algo, "update_results", merged)
+
+
+def _progress_bar(progress: bool | None, total: int, name: str) -> Any:
+    interactive = progress if progress is not None else (sys.stderr.isatty() or "ipykernel" in sys.modules)
+    if not interactive:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=f"{name} passes", unit="pass", leave=False)

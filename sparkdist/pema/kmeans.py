@@ -1,0 +1,155 @@
+"""k-means clustering by Lloyd passes (RevoScaleR's rxKmeans)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from sparkdist.errors import ArgumentTypeError, EmptyDataError, InvalidArgumentError
+from sparkdist.pema.base import DataInfo, PemaAlgorithm
+
+
+@dataclass
+class KMeansResult:
+    """Cluster centers (one row per cluster), sizes and within-cluster sums of squares."""
+
+    centers: pd.DataFrame
+    sizes: np.ndarray
+    withinss: np.ndarray
+    tot_withinss: float
+    iterations: int
+    converged: bool
+
+
+class KMeans(PemaAlgorithm):
+    """k-means of the rows of ``columns`` (rows with a missing value are left out).
+
+    ``init`` gives the starting centers (k by len(columns)). Without it, the k rows with the
+    smallest hash of ``(seed, row values)`` are taken in a first pass: a choice that does not
+    depend on how the data is split. Passes stop when no center moves more than ``tol``.
+
+    >>> import pandas as pd
+    >>> from sparkdist.pema import pema_compute
+    >>> df = pd.DataFrame({"a": [0.0, 0.1, 5.0, 5.1], "b": [0.0, 0.1, 5.0, 5.1]})
+    >>> fit = pema_compute(KMeans(["a", "b"], 2, init=[[0, 0], [5, 5]]), df)
+    >>> fit.centers.round(2).values.tolist(), fit.sizes.tolist()
+    ([[0.05, 0.05], [5.05, 5.05]], [2, 2])
+    """
+
+    def __init__(
+        self,
+        columns: Sequence[str],
+        k: int,
+        init: Sequence[Sequence[float]] | np.ndarray | None = None,
+        seed: int | None = None,
+        max_iters: int = 50,
+        tol: float = 1e-6,
+    ) -> None:
+        if isinstance(columns, str) or not columns or not all(isinstance(c, str) for c in columns):
+            raise ArgumentTypeError(f"KMeans(columns=...) must be a non-empty list of column names, got {columns!r}")
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise InvalidArgumentError(f"KMeans(k=...) must be an int >= 1, got {k!r}")
+        if not isinstance(max_iters, int) or isinstance(max_iters, bool) or max_iters < 1:
+            raise InvalidArgumentError(f"KMeans(max_iters=...) must be a positive int, got {max_iters!r}")
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise ArgumentTypeError(f"KMeans(seed=...) must be an int or None, got {seed!r}")
+        self.columns, self.k, self.seed, self.tol = list(columns), k, seed or 0, float(tol)
+        self.init = None
+        if init is not None:
+            arr = np.asarray(init, dtype=np.float64)
+            if arr.shape != (k, len(self.columns)):
+                raise InvalidArgumentError(
+                    f"KMeans(init=...) must have shape (k, len(columns)) = ({k}, {len(self.columns)}), got {arr.shape}"
+                )
+            self.init = arr
+        self.user_max_iters = max_iters
+        self.initialize()
+
+    def vars_to_use(self) -> list[str]:
+        return self.columns
+
+    def check_data(self, info: DataInfo) -> None:
+        present = [c for c in self.columns if c in info.columns]
+        info.require_numeric(present, "KMeans")
+        if info.rows is not None and self.k > info.rows:
+            raise InvalidArgumentError(f"KMeans: k={self.k} is larger than the number of rows ({info.rows})")
+
+    def initialize(self) -> None:
+        self.centers = None if self.init is None else self.init.copy()
+        # without starting centers, the first pass picks them
+        self.max_iters = self.user_max_iters + (1 if self.centers is None else 0)
+        self.iterations = 0
+        self.shift = np.inf
+        self.initialize_iteration()
+
+    def initialize_iteration(self) -> None:
+        d = len(self.columns)
+        self.candidates: list[tuple[bytes, tuple[float, ...]]] = []
+        self.sums = np.zeros((self.k, d))
+        self.counts = np.zeros(self.k, dtype=np.int64)
+        self.sse = np.zeros(self.k)
+
+    def _rows(self, chunk: pd.DataFrame) -> np.ndarray:
+        values = chunk[self.columns].to_numpy(dtype=np.float64, na_value=np.nan)
+        return values[~np.isnan(values).any(axis=1)]
+
+    def process_data(self, chunk: pd.DataFrame) -> None:
+        x = self._rows(chunk)
+        if not len(x):
+            return
+        if self.centers is None:  # picking pass: keep the k rows with the smallest keys
+            salt = str(self.seed).encode()
+            keyed = [
+                (hashlib.blake2b(row.tobytes(), digest_size=8, key=salt).digest(), tuple(row))
+                for row in np.unique(x, axis=0)
+            ]
+            self.candidates = sorted(set(self.candidates) | set(keyed))[: self.k]
+            return
+        dist = ((x[:, None, :] - self.centers[None, :, :]) ** 2).sum(axis=2)
+        labels = dist.argmin(axis=1)
+        best = dist[np.arange(len(x)), labels]
+        for j in range(x.shape[1]):
+            self.sums[:, j] += np.bincount(labels, weights=x[:, j], minlength=self.k)
+        self.counts += np.bincount(labels, minlength=self.k)
+        self.sse += np.bincount(labels, weights=best, minlength=self.k)
+
+    def update_results(self, other: KMeans) -> None:
+        if self.centers is None:
+            self.candidates = sorted(set(self.candidates) | set(other.candidates))[: self.k]
+            return
+        self.sums += other.sums
+        self.counts += other.counts
+        self.sse += other.sse
+
+    def process_results(self) -> KMeansResult | None:
+        if self.centers is None:
+            if len(self.candidates) < self.k:
+                raise InvalidArgumentError(
+                    f"KMeans: k={self.k} is larger than the number of distinct complete rows ({len(self.candidates)})"
+                )
+            self.centers = np.array([row for _, row in self.candidates])
+            return None
+        if self.counts.sum() == 0:
+            raise EmptyDataError(f"KMeans: no complete rows in columns {self.columns}")
+        new = self.centers.copy()
+        filled = self.counts > 0  # an empty cluster keeps its center
+        new[filled] = self.sums[filled] / self.counts[filled][:, None]
+        self.shift = float(np.sqrt(((new - self.centers) ** 2).sum(axis=1)).max())
+        self.iterations += 1
+        result = KMeansResult(
+            centers=pd.DataFrame(new, columns=self.columns),
+            sizes=self.counts.copy(),
+            withinss=self.sse.copy(),
+            tot_withinss=float(self.sse.sum()),
+            iterations=self.iterations,
+            converged=self.shift <= self.tol,
+        )
+        self.centers = new
+        return result
+
+    def has_converged(self) -> bool:
+        return self.iterations > 0 and self.shift <= self.tol

@@ -1,0 +1,72 @@
+"""Per-column summary statistics (RevoScaleR's rxSummary for numeric columns)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from sparkdist.errors import ArgumentTypeError, EmptyDataError
+from sparkdist.pema._numerics import Moments
+from sparkdist.pema.base import DataInfo, PemaAlgorithm
+
+
+class Summary(PemaAlgorithm):
+    """count, missing, mean, std, var, min and max of numeric columns (all of them by default).
+
+    Moments merge with Chan's pairwise formula, so the result does not depend on the split.
+
+    >>> import pandas as pd
+    >>> from sparkdist.pema import pema_compute
+    >>> pema_compute(Summary(), pd.DataFrame({"x": [1.0, 2.0, 3.0], "s": ["a", "b", "c"]}))
+       count  missing  mean  std  var  min  max
+    x      3        0   2.0  1.0  1.0  1.0  3.0
+    """
+
+    def __init__(self, columns: Sequence[str] | None = None) -> None:
+        if columns is not None and (isinstance(columns, str) or not all(isinstance(c, str) for c in columns)):
+            raise ArgumentTypeError(f"Summary(columns=...) takes a list of column names, got {columns!r}")
+        self.columns = None if columns is None else list(columns)
+        self.moments = Moments.empty(0)
+
+    def check_data(self, info: DataInfo) -> None:
+        if self.columns is None:
+            self.columns = list(info.numeric)
+            if not self.columns:
+                raise ArgumentTypeError(f"Summary: the data has no numeric columns (columns: {info.types})")
+        else:
+            missing = [c for c in self.columns if c not in info.columns]
+            if not missing:
+                info.require_numeric(self.columns, "Summary")
+
+    def vars_to_use(self) -> list[str] | None:
+        return self.columns
+
+    def initialize(self) -> None:
+        self.moments = Moments.empty(len(self.columns or []))
+
+    def process_data(self, chunk: pd.DataFrame) -> None:
+        self.moments.add(chunk[self.columns].to_numpy(dtype=np.float64, na_value=np.nan))
+
+    def update_results(self, other: Summary) -> None:
+        self.moments.merge(other.moments)
+
+    def process_results(self) -> pd.DataFrame:
+        m = self.moments
+        empty = [c for c, n in zip(self.columns or [], m.count, strict=True) if n == 0]
+        if empty:
+            raise EmptyDataError(f"Summary: columns {empty} have no non-missing values")
+        var = m.variance()
+        return pd.DataFrame(
+            {
+                "count": m.count.astype(np.int64),
+                "missing": m.missing.astype(np.int64),
+                "mean": m.mean,
+                "std": np.sqrt(var),
+                "var": var,
+                "min": m.minimum,
+                "max": m.maximum,
+            },
+            index=pd.Index(list(self.columns or [])),
+        )
