@@ -29,8 +29,9 @@ class DataInfo:
     rows: int | None
 
     def require_numeric(self, columns: Sequence[str], algorithm: str) -> None:
-        """Raise ArgumentTypeError naming the columns that are not numeric."""
-        bad = [c for c in columns if c not in self.numeric]
+        """Raise ArgumentTypeError naming the columns that are not numeric (absent columns are
+        left to the column check that follows, which names them with the available ones)."""
+        bad = [c for c in columns if c in self.types and c not in self.numeric]
         if bad:
             kinds = ", ".join(f"'{c}' is {self.types.get(c, 'missing')}" for c in bad)
             raise ArgumentTypeError(f"{algorithm} needs numeric columns: {kinds}")

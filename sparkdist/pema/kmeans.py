@@ -73,8 +73,7 @@ class KMeans(PemaAlgorithm):
         return self.columns
 
     def check_data(self, info: DataInfo) -> None:
-        present = [c for c in self.columns if c in info.columns]
-        info.require_numeric(present, "KMeans")
+        info.require_numeric(self.columns, "KMeans")
         if info.rows is not None and self.k > info.rows:
             raise InvalidArgumentError(f"KMeans: k={self.k} is larger than the number of rows ({info.rows})")
 

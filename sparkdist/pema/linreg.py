@@ -46,8 +46,7 @@ class LinearRegression(PemaAlgorithm):
         return list(dict.fromkeys([*self.x, self.y]))
 
     def check_data(self, info: DataInfo) -> None:
-        present = [c for c in self.vars_to_use() if c in info.columns]
-        info.require_numeric(present, "LinearRegression")
+        info.require_numeric(self.vars_to_use(), "LinearRegression")
 
     def initialize(self) -> None:
         self.qr = QRAccumulator(len(self.x) + int(self.intercept) + 1)

@@ -53,8 +53,7 @@ class LogisticRegression(PemaAlgorithm):
         return list(dict.fromkeys([*self.x, self.y]))
 
     def check_data(self, info: DataInfo) -> None:
-        present = [c for c in self.vars_to_use() if c in info.columns]
-        info.require_numeric(present, "LogisticRegression")
+        info.require_numeric(self.vars_to_use(), "LogisticRegression")
 
     def initialize(self) -> None:
         self.beta = np.zeros(len(self.x) + int(self.intercept))

@@ -36,9 +36,7 @@ class Summary(PemaAlgorithm):
             if not self.columns:
                 raise ArgumentTypeError(f"Summary: the data has no numeric columns (columns: {info.types})")
         else:
-            missing = [c for c in self.columns if c not in info.columns]
-            if not missing:
-                info.require_numeric(self.columns, "Summary")
+            info.require_numeric(self.columns, "Summary")
 
     def vars_to_use(self) -> list[str] | None:
         return self.columns
