@@ -52,6 +52,7 @@ bench: setup
 	$(PY) benchmarks/bench_distribute.py
 	$(PY) benchmarks/bench_exec.py
 	$(PY) benchmarks/bench_exec.py --connect
+	$(PY) benchmarks/bench_pema.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
