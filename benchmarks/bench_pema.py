@@ -92,8 +92,10 @@ def main() -> None:
     t_ours, fit = median_time(ours_lr, args.repeat)
     t_mllib, model = median_time(mllib_lr, args.repeat)
     t_sum, table = median_time(ours_summary, args.repeat)
-    t_sql, _ = median_time(sql_summary, args.repeat)
+    t_sql, sql_row = median_time(sql_summary, args.repeat)
     np.testing.assert_allclose(fit.coefficients.iloc[1:].to_numpy(), model.coefficients.toArray(), rtol=1e-6)
+    sql_std = [sql_row[0][5 * i + 2] for i in range(len(FEATURES))]
+    np.testing.assert_allclose(table["std"].to_numpy(), sql_std, rtol=1e-9)
 
     print(
         f"\n{args.rows:,} rows x 8 features, 8 Parquet files, Spark {spark.version} local[2], median of {args.repeat}"
