@@ -139,6 +139,13 @@ def ship_python_file(session: SparkSession, path: str) -> None:
         session.sparkContext.addPyFile(path)
 
 
+def executors_share_filesystem(session: SparkSession) -> bool:
+    """True when the executors certainly see this machine's files: a local master (classic, or the
+    local server behind ``remote("local[...]")``)."""
+    master = conf_get(session, "spark.master") or ""
+    return is_local_master(master)
+
+
 def known_partitions(df: DataFrame) -> int | None:
     """The DataFrame's partition count when it can be read off the physical plan without running
     anything: classic Spark, plans without a shuffle. None otherwise (Connect has no RDD, and with

@@ -189,6 +189,23 @@ def _emit_outcome(outcome: Outcome) -> Iterator[pa.RecordBatch]:
     return _emit(*outcome)
 
 
+def probe_files(filesystem: Any, paths: list[str], ids: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """On an executor: can pyarrow open these files here? One row (ok, reason)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for _ in ids:
+        pass
+    ok, reason = True, ""
+    for path in paths:
+        try:
+            pq.read_metadata(path, filesystem=filesystem)
+        except Exception as err:
+            ok, reason = False, f"{type(err).__name__} opening '{path}' on {socket.gethostname()}: {err}"
+            break
+    yield pa.RecordBatch.from_pydict({"ok": [ok], "reason": [reason]})
+
+
 def _partition_id() -> int:
     from pyspark import TaskContext
 

@@ -339,6 +339,7 @@ class ParquetSplit(LocalSplit):
     rows_per_chunk: int
 
     def chunks(self) -> Iterator[pd.DataFrame]:
+        import pyarrow as pa
         import pyarrow.dataset as pads
 
         fmt = pads.ParquetFileFormat()
@@ -355,8 +356,8 @@ class ParquetSplit(LocalSplit):
                 )
                 for batch in batches:
                     yield batch.to_pandas()
-            except OSError as err:
-                raise DataSourceError(f"cannot read Parquet file '{path}': {err}") from err
+            except (OSError, pa.ArrowException) as err:
+                raise DataSourceError(f"cannot read Parquet file '{path}': {type(err).__name__}: {err}") from err
 
 
 class ParquetData(DataSource):
@@ -779,13 +780,17 @@ def _partition_expression(fields: list[pa.Field], kv: dict[str, str]) -> Any:
 
 
 def _group_row_groups(rgs: list[_RowGroup], slots: int, split_bytes: int) -> list[list[_RowGroup]]:
-    """Consecutive row groups packed toward total/slots bytes (capped by split_bytes)."""
+    """Consecutive row groups packed into splits of at most ``split_bytes``, as many as a multiple of
+    the task slots (so that no slot waits for a last, lone split), but none below 1 MiB unless the
+    data is that small."""
     if not rgs:
         return []
+    slots = max(1, slots)
     total = sum(rg.bytes for rg in rgs)
-    per_slot = -(-total // max(1, slots))
-    # Balanced over the slots, not below 1 MiB unless the data is that small, never above split_bytes.
-    target = min(split_bytes, per_slot if total <= _MIN_SPLIT_BYTES * slots else max(_MIN_SPLIT_BYTES, per_slot))
+    wanted = max(slots, -(-total // split_bytes))
+    wanted = -(-wanted // slots) * slots  # round up to whole waves
+    wanted = min(wanted, max(slots, -(-total // _MIN_SPLIT_BYTES)))
+    target = min(split_bytes, max(1, -(-total // wanted)))
     groups: list[list[_RowGroup]] = [[]]
     size = 0
     for rg in rgs:

@@ -122,6 +122,7 @@ class SparkComputeContext(ComputeContext):
         self._ship_package = ship_package
         self._owns_session = False
         self._shipped_to: set[str] = set()
+        self._engines: dict[tuple[str, ...], str] = {}
         self._lock = threading.Lock()
 
     # -- the session ----------------------------------------------------------------------------
@@ -239,11 +240,7 @@ class SparkComputeContext(ComputeContext):
                     "create it from the context's session, or pass compute_context for its session"
                 )
             frame: DataFrame | None = source.frame()
-        elif isinstance(source, ParquetData) and (
-            source.engine == "spark" or (source.engine == "auto" and not source.arrow_readable())
-        ):
-            if source.engine == "auto":
-                log.info("sparkdist: pyarrow cannot open %s; reading it with Spark's reader", source.paths)
+        elif isinstance(source, ParquetData) and self._parquet_engine(session, source) == "spark":
             frame = source.spark_frame(session)
         elif isinstance(source, (ParquetData, PandasData)):
             splits = source.local_splits(self.task_slots)
@@ -302,6 +299,34 @@ class SparkComputeContext(ComputeContext):
             index, info = stopped  # continue_on_failure=False: Spark cancelled the other tasks
             return [(index, _worker.ERROR, info, None, info["host"])]
         return [(index, status, value, output, where) for index, status, (value, output, where) in outcomes]
+
+    def _parquet_engine(self, session: SparkSession, source: Any) -> str:
+        """ "arrow" when the executors can open the files with pyarrow, else "spark" (engine="auto");
+        the reason for a fallback is logged once per context and path."""
+        if source.engine != "auto":
+            return str(source.engine)
+        key = tuple(source.paths)
+        if key not in self._engines:
+            ok, reason = (True, "") if source.arrow_readable() else (False, "pyarrow cannot open it on the driver")
+            if ok and not _compat.executors_share_filesystem(session):
+                ok, reason = self._probe_executors(session, source)
+            self._engines[key] = "arrow" if ok else "spark"
+            if not ok:
+                log.warning(
+                    "sparkdist: reading %s with Spark's reader, not pyarrow: %s", ", ".join(source.paths), reason
+                )
+        return self._engines[key]
+
+    def _probe_executors(self, session: SparkSession, source: Any) -> tuple[bool, str]:
+        """One tiny job: can an executor open the source's first files with pyarrow?"""
+        disc = source._discover()
+        paths = [f.path for f in disc.files[:2]]
+        probe = functools.partial(_worker.probe_files, disc.filesystem, paths)
+        try:
+            row = session.range(0, 1, 1, numPartitions=1).mapInArrow(probe, "ok boolean, reason string").collect()[0]
+        except Exception as err:  # the probe itself failed (for example sparkdist missing there)
+            return False, f"the probe job failed: {str(err).splitlines()[0][:300]}"
+        return bool(row.ok), str(row.reason)
 
     def __repr__(self) -> str:
         if self._session is None:

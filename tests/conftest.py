@@ -26,6 +26,14 @@ os.environ.setdefault("SPARK_CONF_DIR", str(ROOT / "conf"))
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ["PYSPARK_PYTHON"] = sys.executable
 os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
+# Credentials for the tests' own S3 server (moto, on 127.0.0.1). Set before any JVM starts, so
+# that executors inherit them too; the endpoint travels in each s3:// URI.
+for key, value in (
+    ("AWS_ACCESS_KEY_ID", "testing"),
+    ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ("AWS_DEFAULT_REGION", "us-east-1"),
+):
+    os.environ.setdefault(key, value)
 
 MODES = {"none": None, "local": "local[2]", "cluster": "local-cluster[2,1,1024]", "connect": "local[2]"}
 SPARK_FIXTURES = {"spark", "spark_ctx"}

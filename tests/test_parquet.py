@@ -1,0 +1,185 @@
+"""The Parquet fast path: executors read their own row groups with pyarrow (local files and S3)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import sparkdist as sd
+from sparkdist.pema import Crosstab, KMeans, LinearRegression, LogisticRegression, Mean, Summary, pema_compute
+
+
+def add(a, b):
+    return a + b
+
+
+@pytest.fixture(scope="module")
+def s3_uri():
+    """An S3-compatible server on 127.0.0.1 holding a hive-partitioned data set."""
+    import pyarrow.fs as pafs
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    query = f"endpoint_override={host}:{port}&scheme=http"
+    fs, _ = pafs.FileSystem.from_uri(f"s3://sales/x?{query}&allow_bucket_creation=true")
+    fs.create_dir("sales")
+    rng = np.random.default_rng(4)
+    for region in ("east", "west"):
+        for i in range(2):
+            frame = pd.DataFrame({"units": rng.integers(1, 10, 500), "price": rng.gamma(2.0, 5.0, 500)})
+            pq.write_table(
+                pa.Table.from_pandas(frame, preserve_index=False),
+                f"sales/data/region={region}/part-{i}.parquet",
+                filesystem=fs,
+                row_group_size=100,
+            )
+    fs.create_dir("sales/data/_temporary")
+    yield f"s3://sales/data?{query}"
+    server.stop()
+
+
+def s3_frame(uri):
+    import pyarrow.fs as pafs
+
+    fs, path = pafs.FileSystem.from_uri(uri)
+    return pq.read_table(path, filesystem=fs, partitioning="hive").to_pandas()
+
+
+def test_s3_with_hive_partitions(ctx, s3_uri):
+    expected = s3_frame(s3_uri)
+    src = sd.ParquetData(s3_uri)
+    report = src.validate(ctx)
+    assert report.n_rows == 2000 and report.files == 4
+    assert ("region", "string") in report.schema
+    revenue = sd.distribute_job(lambda s: float((s["units"] * s["price"]).sum()), src, reduce=add, compute_context=ctx)
+    assert revenue == pytest.approx(float((expected["units"] * expected["price"]).sum()), rel=1e-12)
+    east = sd.ParquetData(s3_uri, filters=[("region", "=", "east")], columns=["units", "region"])
+    rows = pd.concat(sd.distribute_job(lambda s: s, east, compute_context=ctx))
+    assert set(rows["region"]) == {"east"} and len(rows) == 1000
+    table = pema_compute(Summary(["price"]), src, compute_context=ctx)
+    assert table.loc["price", "std"] == pytest.approx(expected["price"].std(), rel=1e-12)
+
+
+def test_s3_missing_path(s3_uri):
+    missing = s3_uri.replace("s3://sales/data", "s3://sales/nothing-here")
+    with pytest.raises(sd.DataNotFoundError, match="does not exist"):
+        sd.ParquetData(missing).validate()
+
+
+@pytest.fixture(scope="module")
+def awkward_dir(tmp_path_factory) -> Path:
+    """Hive partitions, nulls, files with different row-group sizes, and an empty file."""
+    root = tmp_path_factory.mktemp("awkward")
+    rng = np.random.default_rng(8)
+    for year, group_size in ((2021, 37), (2022, 250), (2023, 1000)):
+        n = 1200
+        x1 = rng.normal(size=n)
+        x2 = rng.normal(size=n)
+        x1[rng.random(n) < 0.05] = np.nan
+        frame = pd.DataFrame(
+            {
+                "x1": x1,
+                "x2": x2,
+                "y": 2 + 3 * np.nan_to_num(x1) - x2 + rng.normal(size=n),
+                "flag": (rng.random(n) < 1 / (1 + np.exp(-x2))).astype("int64"),
+                "kind": rng.choice(["a", "b", None], n),
+            }
+        )
+        (root / f"year={year}").mkdir()
+        pq.write_table(
+            pa.Table.from_pandas(frame, preserve_index=False),
+            root / f"year={year}" / "part-0.parquet",
+            row_group_size=group_size,
+        )
+    empty = pa.table({"x1": pa.array([], pa.float64()), "x2": pa.array([], pa.float64()), "y": pa.array([], pa.float64()),
+                      "flag": pa.array([], pa.int64()), "kind": pa.array([], pa.string())})  # fmt: skip
+    pq.write_table(empty, root / "year=2023" / "part-1.parquet")
+    return root
+
+
+ALGORITHMS = {
+    "Mean": lambda: Mean("x1"),
+    "Summary": lambda: Summary(["x1", "x2", "y", "year"]),
+    "Crosstab": lambda: Crosstab("kind", "year"),
+    "LinearRegression": lambda: LinearRegression("y", ["x1", "x2"]),
+    "LogisticRegression": lambda: LogisticRegression("flag", ["x2"]),
+    "KMeans": lambda: KMeans(["x2", "y"], 2, init=[[-1.0, 0.0], [1.0, 4.0]]),
+}
+
+
+def comparable(result):
+    if isinstance(result, pd.DataFrame):
+        return result.sort_index().sort_index(axis=1).to_numpy(dtype=float)
+    if isinstance(result, float):
+        return np.array([result])
+    if hasattr(result, "coefficients"):
+        return np.concatenate([result.coefficients.to_numpy(), result.std_errors.to_numpy()])
+    return np.concatenate([result.centers.to_numpy().ravel(), result.sizes, result.withinss])
+
+
+@pytest.mark.parametrize("filters", [None, [("year", ">=", 2022), ("x2", ">", -1.0)]], ids=["all", "filtered"])
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+def test_arrow_path_matches_spark_reader(spark_ctx, awkward_dir, name, filters):
+    arrow = pema_compute(
+        ALGORITHMS[name](), sd.ParquetData(awkward_dir, engine="arrow", filters=filters), compute_context=spark_ctx
+    )
+    spark = pema_compute(
+        ALGORITHMS[name](), sd.ParquetData(awkward_dir, engine="spark", filters=filters), compute_context=spark_ctx
+    )
+    np.testing.assert_allclose(comparable(arrow), comparable(spark), rtol=1e-9)
+
+
+@pytest.mark.parametrize("filters", [None, [("year", "=", 2021)]], ids=["all", "filtered"])
+def test_distribute_job_rows_match_spark_reader(spark_ctx, awkward_dir, filters):
+    def rows(engine):
+        parts = sd.distribute_job(
+            lambda s: s, sd.ParquetData(awkward_dir, engine=engine, filters=filters), compute_context=spark_ctx
+        )
+        frame = pd.concat(parts, ignore_index=True)[["x1", "x2", "y", "flag", "kind", "year"]]
+        return frame.sort_values(["year", "x2"]).reset_index(drop=True)
+
+    arrow, spark = rows("arrow"), rows("spark")
+    pd.testing.assert_frame_equal(arrow, spark, check_dtype=False)
+    assert len(arrow) == (3600 if filters is None else 1200)
+
+
+def test_unreadable_file_found_on_a_worker_is_named(ctx, tmp_path):
+    for i in range(2):
+        pd.DataFrame({"x": np.arange(100.0)}).to_parquet(tmp_path / f"f{i}.parquet")
+    src = sd.ParquetData(tmp_path)
+    src.validate()  # planned from intact footers
+    broken = tmp_path / "f1.parquet"
+    data = broken.read_bytes()
+    broken.write_bytes(data[:4] + b"\0" * (len(data) - 8) + data[-4:])  # same size, garbage pages and footer
+    with pytest.raises(sd.JobError, match=r"cannot read Parquet file '.*f1\.parquet'"):
+        sd.distribute_job(len, src, compute_context=ctx)
+
+
+def test_auto_engine_asks_the_executors_when_they_may_not_share_files(spark_ctx, parquet_dir, monkeypatch):
+    from sparkdist import _compat
+
+    monkeypatch.setattr(_compat, "executors_share_filesystem", lambda session: False)
+    ctx = sd.SparkComputeContext(spark_ctx.session)
+    assert sd.distribute_job(len, sd.ParquetData(parquet_dir), reduce=add, compute_context=ctx) == 20_000
+    assert ctx._engines == {(str(parquet_dir),): "arrow"}  # the probe ran on an executor and could open the files
+
+
+def test_auto_engine_falls_back_to_spark_and_says_why_once(spark_ctx, parquet_dir, monkeypatch, caplog):
+    from sparkdist import _compat
+
+    monkeypatch.setattr(_compat, "executors_share_filesystem", lambda session: False)
+    ctx = sd.SparkComputeContext(spark_ctx.session)
+    monkeypatch.setattr(ctx, "_probe_executors", lambda session, source: (False, "no such mount on the executors"))
+    with caplog.at_level(logging.WARNING, logger="sparkdist"):
+        for _ in range(2):
+            assert sd.distribute_job(len, sd.ParquetData(parquet_dir), reduce=add, compute_context=ctx) == 20_000
+    notes = [r.getMessage() for r in caplog.records if "Spark's reader" in r.getMessage()]
+    assert len(notes) == 1 and "no such mount on the executors" in notes[0]
