@@ -230,6 +230,27 @@ def spark_map_splits(task_bytes: bytes, splits_bytes: bytes, ids: Iterator[pa.Re
             yield from _emit_outcome(run_split(task, split, splits[split].chunks()))
 
 
+def spark_map_fold_groups(
+    task_bytes: bytes,
+    splits_bytes: bytes,
+    reduce_bytes: bytes,
+    group_size: int,
+    n_splits: int,
+    ids: Iterator[pa.RecordBatch],
+) -> Iterator[pa.RecordBatch]:
+    """mapInArrow over ``spark.range(n_groups)``: group g reads splits [g*size, (g+1)*size) itself
+    and folds them in order, so the first level of the tree needs no second stage."""
+    task: SplitTask = _serde.loads(task_bytes)
+    splits = _serde.loads(splits_bytes)
+    reduce = _serde.loads(reduce_bytes)
+    for batch in ids:
+        for group in batch.column(0).to_pylist():
+            first = group * group_size
+            members = range(first, min(n_splits, first + group_size))
+            folded = fold(reduce, (run_split(task, i, splits[i].chunks()) for i in members))
+            yield from _emit_outcome(folded if folded is not None else (first, EMPTY, None))
+
+
 def spark_reduce_groups(
     reduce_bytes: bytes, group_size: int, batches: Iterator[pa.RecordBatch]
 ) -> Iterator[pa.RecordBatch]:

@@ -258,8 +258,20 @@ class SparkComputeContext(ComputeContext):
                 if not splits:
                     return []
                 n_splits = len(splits)
+                splits_bytes = _serde.dumps(splits)
+                size = _reduce.group_size(n_splits)
+                n_groups = -(-n_splits // size)
+                if reduce_bytes is not None and 1 < n_groups < n_splits and n_groups >= self.task_slots:
+                    # enough groups to fill every slot: each task reads and folds its own group
+                    fold = functools.partial(
+                        _worker.spark_map_fold_groups, task_bytes, splits_bytes, reduce_bytes, size, n_splits
+                    )
+                    grouped = session.range(0, n_groups, 1, numPartitions=n_groups).mapInArrow(
+                        fold, _worker.RESULT_SCHEMA
+                    )
+                    return _reduce.collect_outcomes(grouped)
                 ids = session.range(0, n_splits, 1, numPartitions=n_splits)
-                func = functools.partial(_worker.spark_map_splits, task_bytes, _serde.dumps(splits))
+                func = functools.partial(_worker.spark_map_splits, task_bytes, splits_bytes)
                 mapped = ids.mapInArrow(func, _worker.RESULT_SCHEMA)
             if reduce_bytes is None:
                 return _reduce.collect_outcomes(mapped)
