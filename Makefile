@@ -53,6 +53,7 @@ bench: setup
 	$(PY) benchmarks/bench_exec.py
 	$(PY) benchmarks/bench_exec.py --connect
 	$(PY) benchmarks/bench_pema.py
+	$(PY) benchmarks/bench_parquet.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

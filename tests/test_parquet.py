@@ -183,3 +183,11 @@ def test_auto_engine_falls_back_to_spark_and_says_why_once(spark_ctx, parquet_di
             assert sd.distribute_job(len, sd.ParquetData(parquet_dir), reduce=add, compute_context=ctx) == 20_000
     notes = [r.getMessage() for r in caplog.records if "Spark's reader" in r.getMessage()]
     assert len(notes) == 1 and "no such mount on the executors" in notes[0]
+
+
+def test_s3_endpoint_from_the_usual_environment_variable(ctx, s3_uri, monkeypatch):
+    uri, _, query = s3_uri.partition("?")
+    endpoint = dict(part.split("=", 1) for part in query.split("&"))["endpoint_override"]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{endpoint}")
+    # the driver resolves the file system once; workers receive it, endpoint included
+    assert sd.distribute_job(len, sd.ParquetData(uri), reduce=add, compute_context=ctx) == 2000
