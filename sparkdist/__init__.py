@@ -34,6 +34,7 @@ from sparkdist.errors import (
     TaskError,
 )
 from sparkdist.execute import exec_job, task_rng
+from sparkdist.jobs import Job, JobTimeoutError, as_completed, get_jobs
 from sparkdist.sources import DataSource, ParquetData, SparkData, ValidationReport
 from sparkdist.spark import SparkComputeContext
 
@@ -49,7 +50,9 @@ __all__ = [
     "DataSourceError",
     "EmptyDataError",
     "InvalidArgumentError",
+    "Job",
     "JobError",
+    "JobTimeoutError",
     "LocalComputeContext",
     "LocalParallelComputeContext",
     "NotPicklableError",
@@ -62,8 +65,10 @@ __all__ = [
     "TaskError",
     "ValidationReport",
     "__version__",
+    "as_completed",
     "distribute_job",
     "exec_job",
+    "get_jobs",
     "get_compute_context",
     "is_distributed_context",
     "set_compute_context",

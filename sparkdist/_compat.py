@@ -172,3 +172,48 @@ def set_job_description(session: SparkSession, text: str) -> None:
     """Label the next jobs in the Spark UI (classic only; Connect labels its operations itself)."""
     if not is_connect(session):
         session.sparkContext.setJobDescription(text)
+
+
+def add_tag(session: SparkSession, tag: str) -> None:
+    """Tag this thread's next Spark jobs (Spark >= 3.5). Classic: SparkContext job tags, which cover
+    RDD jobs as well as SQL; Connect: the session's operation tags."""
+    if is_connect(session):
+        session.addTag(tag)
+    else:
+        sc = session.sparkContext
+        sc.addJobTag(tag)
+        sc.setInterruptOnCancel(True)
+
+
+def remove_tag(session: SparkSession, tag: str) -> None:
+    if is_connect(session):
+        session.removeTag(tag)
+    else:
+        session.sparkContext.removeJobTag(tag)
+
+
+def interrupt_tag(session: SparkSession, tag: str) -> None:
+    """Cancel every running Spark job carrying ``tag`` and kill its tasks."""
+    if is_connect(session):
+        session.interruptTag(tag)
+    else:
+        session.sparkContext.cancelJobsWithTag(tag)
+
+
+def tag_progress(session: SparkSession, tag: str) -> tuple[int, int]:
+    """(completed, total) tasks of the classic Spark jobs carrying ``tag``, from Spark's status tracker."""
+    try:
+        tracker = session.sparkContext._jsc.sc().statusTracker()  # type: ignore[union-attr]
+        done = total = 0
+        for job_id in tracker.getJobIdsForTag(tag):
+            info = tracker.getJobInfo(job_id)
+            if info.isEmpty():
+                continue
+            for stage_id in info.get().stageIds():
+                stage = tracker.getStageInfo(stage_id)
+                if not stage.isEmpty():
+                    done += stage.get().numCompletedTasks()
+                    total += stage.get().numTasks()
+        return done, total
+    except Exception:
+        return 0, 0

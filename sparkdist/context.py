@@ -16,11 +16,13 @@ from __future__ import annotations
 import abc
 import atexit
 import concurrent.futures
+import contextlib
 import contextvars
 import multiprocessing
 import os
 import threading
 import weakref
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from sparkdist import _compat, _serde, _worker
@@ -40,6 +42,7 @@ __all__ = [
     "set_compute_context",
 ]
 
+_active_tag: contextvars.ContextVar[str | None] = contextvars.ContextVar("sparkdist_job_tag", default=None)
 _current: contextvars.ContextVar[ComputeContext | None] = contextvars.ContextVar("sparkdist_context", default=None)
 _tokens: contextvars.ContextVar[tuple[contextvars.Token[ComputeContext | None], ...]] = contextvars.ContextVar(
     "sparkdist_context_tokens", default=()
@@ -48,7 +51,49 @@ _tokens: contextvars.ContextVar[tuple[contextvars.Token[ComputeContext | None], 
 
 class ComputeContext(abc.ABC):
     """Base class of compute contexts. Every context is a context manager that makes it current
-    for the block and restores the previous one on exit (also on an exception)."""
+    for the block and restores the previous one on exit (also on an exception).
+
+    ``wait`` (a setting of every context) is what calls do when their own ``wait`` is None:
+    block until the result is ready (True) or return a :class:`sparkdist.Job` at once (False).
+    """
+
+    wait: bool = True
+
+    def _set_wait(self, wait: Any) -> None:
+        if not isinstance(wait, bool):
+            raise ArgumentTypeError(f"wait must be True or False, got {wait!r}")
+        self.wait = wait
+        self._jobs: dict[str, list[int]] = {}  # tag -> [done, total] for in-process progress
+        self._cancelled: set[str] = set()
+
+    @contextlib.contextmanager
+    def _job_scope(self, tag: str, description: str) -> Iterator[None]:
+        """Everything run inside belongs to job ``tag`` (Spark: its job tag)."""
+        token = _active_tag.set(tag)
+        try:
+            yield
+        finally:
+            _active_tag.reset(token)
+
+    def _cancel(self, tag: str) -> None:
+        """Stop job ``tag``'s work (in-process contexts stop at the next split or call)."""
+        self._cancelled.add(tag)
+
+    def _progress(self, tag: str) -> tuple[int, int]:
+        done, total = self._jobs.get(tag, [0, 0])
+        return done, total
+
+    def _check_cancelled(self) -> None:
+        tag = _active_tag.get()
+        if tag is not None and tag in self._cancelled:
+            raise concurrent.futures.CancelledError(f"{tag} was canceled")
+
+    def _count(self, done: int = 0, total: int = 0) -> None:
+        tag = _active_tag.get()
+        if tag is not None:
+            counts = self._jobs.setdefault(tag, [0, 0])
+            counts[0] += done
+            counts[1] += total
 
     @property
     @abc.abstractmethod
@@ -97,6 +142,9 @@ class LocalComputeContext(ComputeContext):
     False
     """
 
+    def __init__(self, *, wait: bool = True) -> None:
+        self._set_wait(wait)
+
     @property
     def is_distributed(self) -> bool:
         return False
@@ -108,13 +156,27 @@ class LocalComputeContext(ComputeContext):
     def _run_splits(
         self, task_bytes: bytes, task: _worker.SplitTask, source: DataSource, reduce_bytes: bytes | None
     ) -> list[Outcome]:
-        return [_worker.run_split(task, i, split.chunks()) for i, split in enumerate(source.local_splits(1))]
+        splits = source.local_splits(1)
+        self._count(total=len(splits))
+        outcomes = []
+        for i, split in enumerate(splits):
+            self._check_cancelled()
+            outcomes.append(_worker.run_split(task, i, split.chunks()))
+            self._count(done=1)
+        return outcomes
 
     def _run_calls(
         self, batch_bytes: bytes, batch: _worker.CallBatch, n_calls: int, chunk: int, once: bool
     ) -> list[tuple[int, str, Any, str | None, str]]:
         where = _local_where()
-        return [(*r, where) for r in _worker.run_calls(batch, range(1 if once else n_calls))]
+        n = 1 if once else n_calls
+        self._count(total=n)
+        records = []
+        for r in _worker.run_calls(batch, range(n)):
+            records.append((*r, where))
+            self._count(done=1)
+            self._check_cancelled()
+        return records
 
     def __repr__(self) -> str:
         return "LocalComputeContext()"
@@ -135,12 +197,14 @@ class LocalParallelComputeContext(ComputeContext):
     2
     """
 
-    def __init__(self, n_workers: int | None = None) -> None:
+    def __init__(self, n_workers: int | None = None, *, wait: bool = True) -> None:
+        self._set_wait(wait)
         if n_workers is not None and (not isinstance(n_workers, int) or isinstance(n_workers, bool) or n_workers < 1):
             raise InvalidArgumentError(f"n_workers must be a positive int or None, got {n_workers!r}")
         self.n_workers = n_workers or os.cpu_count() or 1
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._futures: dict[str, list[concurrent.futures.Future[bytes]]] = {}
         _live_pools.add(self)
 
     @property
@@ -160,6 +224,33 @@ class LocalParallelComputeContext(ComputeContext):
                 )
             return self._pool
 
+    def _submit(self, fn: Any, *args: Any) -> concurrent.futures.Future[bytes]:
+        """Submit to the pool, remembering the future under the current job (for cancel and progress)."""
+        self._check_cancelled()
+        future = self._get_pool().submit(fn, *args)
+        tag = _active_tag.get()
+        if tag is not None:
+            self._futures.setdefault(tag, []).append(future)
+        return future
+
+    def _progress(self, tag: str) -> tuple[int, int]:
+        futures = self._futures.get(tag, [])
+        return sum(f.done() for f in futures), len(futures)
+
+    def _cancel(self, tag: str) -> None:
+        """Drop the job's queued calls and end the worker processes running its others."""
+        super()._cancel(tag)
+        futures = self._futures.get(tag, [])
+        for f in futures:
+            f.cancel()
+        if any(not f.done() for f in futures):
+            with self._lock:
+                pool, self._pool = self._pool, None
+            if pool is not None:
+                for proc in list(getattr(pool, "_processes", {}).values()):
+                    proc.terminate()
+                pool.shutdown(wait=False, cancel_futures=True)
+
     def close(self) -> None:
         """Shut the worker processes down."""
         with self._lock:
@@ -175,7 +266,8 @@ class LocalParallelComputeContext(ComputeContext):
             return []
         payloads = [_serde.dumps((task_bytes, i, split)) for i, split in enumerate(splits)]
         try:
-            results = list(self._get_pool().map(_worker.run_local_payload, payloads))
+            futures = [self._submit(_worker.run_local_payload, p) for p in payloads]
+            results = [f.result() for f in futures]
         except concurrent.futures.process.BrokenProcessPool as err:
             self.close()
             raise JobError(
@@ -192,7 +284,7 @@ class LocalParallelComputeContext(ComputeContext):
             n_calls = 1
         groups = [list(range(start, min(n_calls, start + chunk))) for start in range(0, n_calls, chunk)]
         try:
-            futures = [self._get_pool().submit(_worker.run_local_calls, batch_bytes, g) for g in groups]
+            futures = [self._submit(_worker.run_local_calls, batch_bytes, g) for g in groups]
             done = []
             for future in concurrent.futures.as_completed(futures):
                 worker, records = _serde.loads(future.result())

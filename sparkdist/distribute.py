@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sparkdist import _serde, _worker
+from sparkdist import _serde, _worker, jobs
 from sparkdist.context import ComputeContext, LocalComputeContext, get_compute_context, resolve_context
 from sparkdist.errors import ArgumentTypeError, EmptyDataError, JobError
 from sparkdist.sources import DataSource, PandasData, ParquetData, SparkData, as_data_source
@@ -57,6 +57,8 @@ def distribute_job(
     chunked: bool = False,
     columns: Sequence[str] | None = None,
     compute_context: ComputeContext | None = None,
+    wait: bool | None = None,
+    progress: bool | None = None,
     **kwargs: Any,
 ) -> Any:
     """Call ``func(split, *args, **kwargs)`` once per split of ``data``, in parallel.
@@ -83,6 +85,10 @@ def distribute_job(
         Read only these columns.
     compute_context : ComputeContext, optional
         Where to run (default: the current context).
+    wait : bool, optional
+        False returns a :class:`sparkdist.Job` at once; None uses the context's ``wait`` setting.
+    progress : bool, optional
+        Show a progress bar while waiting (default: only in an interactive terminal or notebook).
 
     Splits without rows are skipped: ``func`` is never called with zero rows.
 
@@ -110,6 +116,8 @@ def distribute_job(
     if not isinstance(chunked, bool):
         raise ArgumentTypeError(f"chunked must be True or False, got {chunked!r}")
     ctx = resolve_context(compute_context)
+    waiting = jobs.check_wait(wait, ctx)
+    show = jobs.check_progress(progress)
     source = as_data_source(data, columns=columns)
     if isinstance(source, ParquetData) and not (ctx.is_distributed and source.engine == "spark"):
         source.column_names()  # discovers files and reads footers: bad paths fail here, on the driver
@@ -117,8 +125,11 @@ def distribute_job(
     needs_pickle = not isinstance(ctx, LocalComputeContext)  # everything else sends work elsewhere
     task_bytes = _pickle_task(task) if needs_pickle else b""
     reduce_bytes = _serde.dumps_checked(reduce, what=f"reduce {_name(reduce)!r}") if reduce and needs_pickle else None
-    outcomes = ctx._run_splits(task_bytes, task, source, reduce_bytes)
-    return _finish(outcomes, func, reduce, source)
+
+    def run() -> Any:
+        return _finish(ctx._run_splits(task_bytes, task, source, reduce_bytes), func, reduce, source)
+
+    return jobs.run(f"distribute_job({_name(func)})", ctx, run, wait=waiting, progress=show)
 
 
 def _pickle_task(task: _worker.SplitTask) -> bytes:

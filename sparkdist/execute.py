@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sparkdist._worker as _worker
-from sparkdist import _serde
+from sparkdist import _serde, jobs
 from sparkdist.context import ComputeContext, LocalComputeContext, resolve_context
 from sparkdist.errors import ArgumentTypeError, InvalidArgumentError, JobError, SparkDistError, TaskError
 
@@ -61,6 +61,8 @@ def exec_job(
     continue_on_failure: bool = True,
     console_output: bool = False,
     compute_context: ComputeContext | None = None,
+    wait: bool | None = None,
+    progress: bool | None = None,
     **kwargs: Any,
 ) -> Any:
     """Run many independent calls of ``func`` as one job (RevoScaleR's ``rxExec``).
@@ -96,6 +98,11 @@ def exec_job(
         the calls print is shown.
     compute_context : ComputeContext, optional
         Where to run (default: the current context). All calls run as a single Spark job.
+    wait : bool, optional
+        False returns a :class:`sparkdist.Job` at once (its ``output()`` holds the captured console
+        output); None uses the context's ``wait`` setting.
+    progress : bool, optional
+        Show a progress bar while waiting (default: only in an interactive terminal or notebook).
 
     Returns
     -------
@@ -132,6 +139,8 @@ def exec_job(
     _check_bool(continue_on_failure, "continue_on_failure")
     _check_bool(console_output, "console_output")
     ctx = resolve_context(compute_context)
+    waiting = jobs.check_wait(wait, ctx)
+    show = jobs.check_progress(progress)
 
     n_calls = 1 if once else (len(elems) if elems is not None else (times or 1))
     if once and elems is not None and len(elems) != 1:
@@ -152,8 +161,13 @@ def exec_job(
     batch_bytes = b"" if isinstance(ctx, LocalComputeContext) else _pickle_batch(batch)
     if chunk is None:
         chunk = -(-n_calls // max(1, ctx.task_slots))
-    records = ctx._run_calls(batch_bytes, batch, n_calls, chunk, once)
-    return _finish(records, func, names, once, continue_on_failure, console_output, n_calls)
+    size = chunk
+
+    def run() -> Any:
+        records = ctx._run_calls(batch_bytes, batch, n_calls, size, once)
+        return _finish(records, func, names, once, continue_on_failure, console_output, n_calls)
+
+    return jobs.run(f"exec_job({_name(func)})", ctx, run, wait=waiting, progress=show)
 
 
 def _pickle_batch(batch: _worker.CallBatch) -> bytes:
@@ -182,7 +196,7 @@ def _finish(
         for index, _status, _value, output, where in records:
             tag = f"[{where}]" if once else f"[{label(index)}]"
             for line in (output or "").splitlines():
-                print(f"{tag} {line}")
+                jobs.emit_output(f"{tag} {line}")
     values: list[Any] = []
     failures = 0
     for index, status, value, _output, _where in records:

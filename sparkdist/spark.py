@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
@@ -13,7 +14,7 @@ import threading
 import uuid
 import warnings
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from sparkdist import _compat, _reduce, _serde, _worker
@@ -82,7 +83,9 @@ class SparkComputeContext(ComputeContext):
         executor_memory: str | None = None,
         spark_config: Mapping[str, Any] | None = None,
         ship_package: bool | None = None,
+        wait: bool = True,
     ) -> None:
+        self._set_wait(wait)
         if session is not None and not _compat.is_spark_session(session):
             raise ArgumentTypeError(f"session must be a pyspark SparkSession, got {type(session).__name__}")
         building = [n for n, v in (("master", master), ("remote", remote), ("num_executors", num_executors),
@@ -340,11 +343,66 @@ class SparkComputeContext(ComputeContext):
             return False, f"the probe job failed: {str(err).splitlines()[0][:300]}"
         return bool(row.ok), str(row.reason)
 
+    # -- jobs: tags, cancel, progress ------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _job_scope(self, tag: str, description: str) -> Iterator[None]:
+        """Spark operations in the block carry job tag ``tag`` (thread-local, classic and Connect)."""
+        session = self.session
+        _compat.add_tag(session, tag)
+        _progress_threads[threading.get_ident()] = tag
+        if _compat.is_connect(session):
+            _ensure_progress_handler(session)
+        try:
+            with super()._job_scope(tag, description):
+                yield
+        finally:
+            _progress_threads.pop(threading.get_ident(), None)
+            with contextlib.suppress(Exception):
+                _compat.remove_tag(session, tag)
+
+    def _cancel(self, tag: str) -> None:
+        super()._cancel(tag)
+        if self._session is not None and not _compat.is_stopped(self._session):
+            _compat.interrupt_tag(self._session, tag)
+
+    def _progress(self, tag: str) -> tuple[int, int]:
+        if self._session is None or _compat.is_stopped(self._session):
+            return _connect_progress.get(tag, (0, 0))
+        if _compat.is_connect(self._session):
+            return _connect_progress.get(tag, (0, 0))
+        return _compat.tag_progress(self._session, tag)
+
     def __repr__(self) -> str:
         if self._session is None:
             return f"SparkComputeContext({'remote' if self._remote else 'master'}={self._remote or self._master or 'local[*]'!r})"
         kind = "Spark Connect" if _compat.is_connect(self._session) else "classic"
         return f"SparkComputeContext(<{kind} session>)"
+
+
+_progress_threads: dict[int, str] = {}  # thread id -> job tag of the operation it runs
+_connect_progress: dict[str, tuple[int, int]] = {}
+_handler_sessions: set[str] = set()
+
+
+def _ensure_progress_handler(session: SparkSession) -> None:
+    """Spark Connect reports stage progress to registered handlers, in the thread that runs the
+    operation: attribute it to that thread's job."""
+    key = str(getattr(session, "session_id", id(session)))
+    if key in _handler_sessions or not hasattr(session, "registerProgressHandler"):
+        return
+
+    def handler(stages: Any, inflight_tasks: int, operation_id: str | None, done: bool, **_: Any) -> None:
+        tag = _progress_threads.get(threading.get_ident())
+        if tag is None:
+            return
+        total = sum(int(getattr(st, "num_tasks", 0)) for st in stages or [])
+        finished = sum(int(getattr(st, "num_completed_tasks", 0)) for st in stages or [])
+        before = _connect_progress.get(tag, (0, 0))
+        _connect_progress[tag] = (max(finished, before[0]), max(total, before[1]))
+
+    session.registerProgressHandler(handler)  # type: ignore[arg-type]  # a plain function serves
+    _handler_sessions.add(key)
 
 
 def _is_spark_error(err: BaseException) -> bool:

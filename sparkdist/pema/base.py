@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sparkdist import jobs
 from sparkdist.context import ComputeContext, resolve_context
 from sparkdist.distribute import distribute_job
 from sparkdist.errors import ArgumentTypeError, EmptyDataError, InvalidArgumentError, SparkDistError
@@ -178,7 +178,7 @@ def pema_compute(
     compute_context: ComputeContext | None = None,
     initialize: bool = True,
     progress: bool | None = None,
-    wait: bool = True,
+    wait: bool | None = None,
 ) -> Any:
     """Run a PEMA algorithm over ``data`` and return what ``process_results`` returns.
 
@@ -195,22 +195,17 @@ def pema_compute(
     initialize : bool
         Call ``algo.initialize()`` first.
     progress : bool, optional
-        Show a progress bar over the passes of an iterative algorithm (default: only when the
-        output is an interactive terminal or notebook).
-    wait : bool
-        Only ``True`` for now: pema_compute blocks until the result is ready.
+        Show progress bars (tasks, and the passes of an iterative algorithm); default: only when
+        the output is an interactive terminal or notebook.
+    wait : bool, optional
+        False returns a :class:`sparkdist.Job` at once; None uses the context's ``wait`` setting.
     """
     algo = _check_algorithm(algo)
-    for name, value in (("initialize", initialize), ("wait", wait)):
-        if not isinstance(value, bool):
-            raise ArgumentTypeError(f"{name} must be True or False, got {value!r}")
-    if progress is not None and not isinstance(progress, bool):
-        raise ArgumentTypeError(f"progress must be True, False or None, got {progress!r}")
-    if not wait:
-        raise InvalidArgumentError(
-            "pema_compute(wait=False) is not available yet: call it with wait=True (the default)"
-        )
+    if not isinstance(initialize, bool):
+        raise ArgumentTypeError(f"initialize must be True or False, got {initialize!r}")
     ctx = resolve_context(compute_context)
+    waiting = jobs.check_wait(wait, ctx)
+    show = jobs.check_progress(progress)
 
     full = as_data_source(data)
     _driver_call(algo, "check_data", _data_info(full))
@@ -224,6 +219,13 @@ def pema_compute(
     if empty:
         raise EmptyDataError(f"{type(algo).__name__}: columns {empty} have no non-missing values")
 
+    def run() -> Any:
+        return _passes(algo, source, ctx, initialize, show)
+
+    return jobs.run(f"pema_compute({type(algo).__name__})", ctx, run, wait=waiting, progress=show)
+
+
+def _passes(algo: PemaAlgorithm, source: DataSource, ctx: ComputeContext, initialize: bool, progress: bool) -> Any:
     if initialize:
         _driver_call(algo, "initialize")
     passes = max(1, int(getattr(algo, "max_iters", 1)))
@@ -264,9 +266,8 @@ def _call_on_driver_merge(algo: PemaAlgorithm, merged: PemaAlgorithm) -> None:
     _driver_call(algo, "update_results", merged)
 
 
-def _progress_bar(progress: bool | None, total: int, name: str) -> Any:
-    interactive = progress if progress is not None else (sys.stderr.isatty() or "ipykernel" in sys.modules)
-    if not interactive:
+def _progress_bar(progress: bool, total: int, name: str) -> Any:
+    if not progress:
         return None
     from tqdm.auto import tqdm
 

@@ -1,0 +1,297 @@
+"""Jobs: every sparkdist call runs as one, waited for or not (RevoScaleR's ``wait = FALSE``).
+
+A :class:`Job` behaves like :class:`concurrent.futures.Future` (``result``, ``exception``,
+``done``, ``cancel``, ``add_done_callback``) and adds ``id``, ``status``, ``progress``,
+``output()`` and ``wait()``. Cancelling really stops the work: Spark jobs are interrupted by
+their job tag (classic and Spark Connect), LocalParallel's worker processes are terminated.
+
+Nothing here opens a socket: progress is read from Spark's own status tracker (classic) or its
+progress handler (Connect).
+
+>>> import sparkdist as sd
+>>> job = sd.exec_job(pow, 2, elem_args=[1, 2, 3], wait=False)
+>>> job.result(), job.status
+([1, 4, 9], 'finished')
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import contextvars
+import itertools
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from sparkdist.errors import ArgumentTypeError, SparkDistError
+
+if TYPE_CHECKING:
+    from sparkdist.context import ComputeContext
+
+__all__ = ["Job", "JobTimeoutError", "as_completed", "get_jobs"]
+
+QUEUED, RUNNING, FINISHED, FAILED, CANCELED = "queued", "running", "finished", "failed", "canceled"
+
+_counter = itertools.count(1)
+_registry: list[Job] = []
+_registry_lock = threading.Lock()
+_output_sink: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("sparkdist_output", default=None)
+_current_job: contextvars.ContextVar[Job | None] = contextvars.ContextVar("sparkdist_job", default=None)
+
+
+class JobTimeoutError(SparkDistError, TimeoutError):
+    """``Job.result(timeout=...)`` (or ``exception``/``wait``) ran out of time; the job keeps running."""
+
+
+class Job:
+    """A submitted sparkdist call. Returned by ``distribute_job``, ``exec_job`` and ``pema_compute``
+    with ``wait=False``; listed by :func:`get_jobs`."""
+
+    def __init__(self, description: str, context: ComputeContext) -> None:
+        self.id = f"sparkdist-job-{next(_counter)}"
+        self.description = description
+        self.context = context
+        self.submitted = time.time()
+        self._status = QUEUED
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._result: Any = None
+        self._error: BaseException | None = None
+        self._callbacks: list[Callable[[Job], Any]] = []
+        self._cancel_requested = False
+        self._output: list[str] = []
+        with _registry_lock:
+            _registry.append(self)
+
+    # -- concurrent.futures.Future's interface ----------------------------------------------------
+
+    def result(self, timeout: float | None = None) -> Any:
+        """The call's return value; raises its exception, CancelledError, or JobTimeoutError."""
+        self._wait_or_raise(timeout)
+        if self._status == CANCELED:
+            raise concurrent.futures.CancelledError(f"{self.id} ({self.description}) was canceled")
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """The call's exception, or None if it succeeded."""
+        self._wait_or_raise(timeout)
+        if self._status == CANCELED:
+            raise concurrent.futures.CancelledError(f"{self.id} ({self.description}) was canceled")
+        return self._error
+
+    def done(self) -> bool:
+        """True once the job finished, failed or was canceled."""
+        return self._done.is_set()
+
+    def running(self) -> bool:
+        return self._status == RUNNING
+
+    def cancelled(self) -> bool:
+        return self._status == CANCELED
+
+    def cancel(self) -> bool:
+        """Stop the job's work; False if it had already ended."""
+        with self._lock:
+            if self._done.is_set():
+                return False
+            self._cancel_requested = True
+            queued = self._status == QUEUED
+        if not queued:
+            self.context._cancel(self.id)
+        else:
+            self._finish(CANCELED)
+        return True
+
+    def add_done_callback(self, fn: Callable[[Job], Any]) -> None:
+        """Call ``fn(job)`` when the job ends (at once if it already has)."""
+        with self._lock:
+            if not self._done.is_set():
+                self._callbacks.append(fn)
+                return
+        fn(self)
+
+    # -- sparkdist's additions ------------------------------------------------------------------
+
+    @property
+    def status(self) -> str:
+        """One of "queued", "running", "finished", "failed", "canceled"."""
+        return self._status
+
+    @property
+    def progress(self) -> tuple[int, int]:
+        """(tasks done, tasks total) as far as known."""
+        if self._done.is_set() and self._status == FINISHED:
+            done, total = self.context._progress(self.id)
+            return (max(done, total), max(done, total))
+        return self.context._progress(self.id)
+
+    def output(self) -> str:
+        """Console output captured so far (exec_job with console_output=True)."""
+        return "".join(self._output)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job ends; False if ``timeout`` seconds passed first."""
+        return self._done.wait(timeout)
+
+    def __repr__(self) -> str:
+        return f"<Job {self.id} {self._status}: {self.description}>"
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _wait_or_raise(self, timeout: float | None) -> None:
+        if not self._done.wait(timeout):
+            raise JobTimeoutError(
+                f"{self.id} ({self.description}) did not end within {timeout} s; it is still {self._status}"
+            )
+
+    def _finish(self, status: str, result: Any = None, error: BaseException | None = None) -> None:
+        with self._lock:
+            if self._done.is_set():
+                return
+            self._status, self._result, self._error = status, result, error
+            self._done.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for fn in callbacks:
+            with contextlib.suppress(Exception):
+                fn(self)
+
+    def _run(self, fn: Callable[[], Any]) -> None:
+        with self._lock:
+            if self._done.is_set():
+                return
+            self._status = RUNNING
+        _current_job.set(self)
+        _output_sink.set(self._output)
+        try:
+            with self.context._job_scope(self.id, self.description):
+                result = fn()
+        except BaseException as err:
+            self._finish(CANCELED if self._cancel_requested else FAILED, error=err)
+        else:
+            self._finish(CANCELED if self._cancel_requested else FINISHED, result=result)
+
+
+def get_jobs() -> list[Job]:
+    """This process's jobs, newest first (also those whose session has since stopped)."""
+    with _registry_lock:
+        return list(reversed(_registry))
+
+
+def as_completed(jobs: Iterable[Job], timeout: float | None = None) -> Iterator[Job]:
+    """Yield the jobs as they end, in the order they end."""
+    pending = list(jobs)
+    for job in pending:
+        if not isinstance(job, Job):
+            raise ArgumentTypeError(f"as_completed takes sparkdist Jobs, got {type(job).__name__}")
+    deadline = None if timeout is None else time.monotonic() + timeout
+    finished: list[Job] = []
+    cond = threading.Condition()
+
+    def note(job: Job) -> None:
+        with cond:
+            finished.append(job)
+            cond.notify_all()
+
+    for job in pending:
+        job.add_done_callback(note)
+    yielded = 0
+    while yielded < len(pending):
+        with cond:
+            while len(finished) <= yielded:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise JobTimeoutError(
+                        f"{len(pending) - yielded} of {len(pending)} jobs did not end within {timeout} s"
+                    )
+                cond.wait(left)
+            job = finished[yielded]
+        yielded += 1
+        yield job
+
+
+def emit_output(line: str) -> None:
+    """Show a line of captured console output: printed, or kept by the job that runs this call."""
+    sink = _output_sink.get()
+    if sink is None:
+        print(line)
+    else:
+        sink.append(line + "\n")
+
+
+def check_wait(wait: Any, context: ComputeContext) -> bool:
+    if wait is None:
+        return bool(getattr(context, "wait", True))
+    if not isinstance(wait, bool):
+        raise ArgumentTypeError(f"wait must be True, False or None (the context's setting), got {wait!r}")
+    return wait
+
+
+def check_progress(progress: Any) -> bool:
+    if progress is not None and not isinstance(progress, bool):
+        raise ArgumentTypeError(f"progress must be True, False or None, got {progress!r}")
+    if progress is None:
+        return sys.stderr.isatty() or "ipykernel" in sys.modules
+    return progress
+
+
+def run(description: str, context: ComputeContext, fn: Callable[[], Any], *, wait: bool, progress: bool) -> Any:
+    """Run ``fn`` as a job: inline when waiting (Ctrl-C cancels its Spark work), else in a thread."""
+    if _current_job.get() is not None:  # a call made from inside a running job belongs to that job
+        return fn()
+    job = Job(description, context)
+    if not wait:
+        ctx = contextvars.copy_context()
+        threading.Thread(target=ctx.run, args=(job._run, fn), name=job.id, daemon=True).start()
+        return job
+    token = _current_job.set(job)
+    bar = _ProgressBar(job) if progress else None
+    try:
+        job._status = RUNNING
+        with context._job_scope(job.id, description):
+            result = fn()
+    except KeyboardInterrupt as err:
+        job._cancel_requested = True
+        context._cancel(job.id)
+        job._finish(CANCELED, error=err)
+        raise
+    except BaseException as err:
+        job._finish(FAILED, error=err)
+        raise
+    finally:
+        _current_job.reset(token)
+        if bar is not None:
+            bar.close()
+    job._finish(FINISHED, result=result)
+    return result
+
+
+class _ProgressBar:
+    """A tqdm bar (terminal or notebook) fed by polling the job's progress from a thread."""
+
+    def __init__(self, job: Job) -> None:
+        from tqdm.auto import tqdm
+
+        self.job = job
+        self.bar = tqdm(total=0, desc=job.description[:40], unit="task", leave=False)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._poll, name=f"{job.id}-progress", daemon=True)
+        self.thread.start()
+
+    def _poll(self) -> None:
+        while not self.stop.wait(0.25):
+            with contextlib.suppress(Exception):
+                done, total = self.job.progress
+                if total and total != self.bar.total:
+                    self.bar.total = total
+                self.bar.n = done
+                self.bar.refresh()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=1)
+        self.bar.close()

@@ -1,0 +1,214 @@
+"""Non-blocking jobs: wait=False, the Future-shaped Job, real cancel, progress, output."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import sparkdist as sd
+from sparkdist.pema import Summary, pema_compute
+
+
+def sleepy(i, seconds, marks=None):
+    time.sleep(seconds)
+    if marks is not None:
+        Path(marks, str(i)).touch()
+    return i
+
+
+def add(a, b):
+    return a + b
+
+
+def until(condition, seconds=20.0):
+    """Poll ``condition`` until it holds (True) or ``seconds`` pass (False)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+def test_wait_false_returns_a_job_with_the_result(ctx):
+    job = sd.exec_job(sleepy, 0.3, elem_args=[1, 2], wait=False, compute_context=ctx)
+    assert isinstance(job, sd.Job) and job.id.startswith("sparkdist-job-")
+    assert job.status in ("queued", "running") and not job.done()
+    assert sd.get_jobs()[0] is job  # newest first
+    assert job.result(timeout=120) == [1, 2]
+    assert job.status == "finished" and job.done() and job.exception() is None
+    done, total = job.progress
+    assert done == total
+
+
+def test_every_call_can_return_a_job(ctx, numbers):
+    a = sd.distribute_job(len, numbers, reduce=add, wait=False, compute_context=ctx)
+    b = pema_compute(Summary(["x"]), numbers, wait=False, compute_context=ctx)
+    assert a.result(timeout=120) == len(numbers)
+    assert b.result(timeout=120).loc["x", "count"] == numbers["x"].count()
+
+
+def test_failed_job(ctx):
+    job = sd.exec_job(sleepy, "not a number", elem_args=[1], continue_on_failure=False, wait=False, compute_context=ctx)
+    assert isinstance(job.exception(timeout=120), sd.JobError)
+    assert job.status == "failed"
+    with pytest.raises(sd.JobError, match="TypeError"):
+        job.result()
+
+
+def test_done_callbacks_and_cancel_after_the_end(ctx):
+    seen = []
+    job = sd.exec_job(sleepy, 0.1, elem_args=[7], wait=False, compute_context=ctx)
+    job.add_done_callback(lambda j: seen.append(j.status))
+    job.wait(timeout=120)
+    until(lambda: seen)
+    assert seen == ["finished"]
+    job.add_done_callback(lambda j: seen.append("late"))  # runs at once
+    assert seen == ["finished", "late"]
+    assert job.cancel() is False and job.status == "finished"
+
+
+def test_result_timeout_leaves_the_job_running(ctx):
+    job = sd.exec_job(sleepy, 1.5, elem_args=[3], wait=False, compute_context=ctx)
+    with pytest.raises(TimeoutError, match="did not end within 0.05 s"):
+        job.result(timeout=0.05)
+    assert not job.done()
+    assert job.result(timeout=120) == [3]
+
+
+def test_as_completed_follows_the_finishing_order(ctx):
+    slow = sd.exec_job(sleepy, 2.0, elem_args=["slow"], wait=False, compute_context=ctx)
+    fast = sd.exec_job(sleepy, 0.1, elem_args=["fast"], wait=False, compute_context=ctx)
+    assert [job.result()[0] for job in sd.as_completed([slow, fast], timeout=120)] == ["fast", "slow"]
+
+
+def test_the_context_wait_setting_and_the_call_keyword(ctx):
+    if isinstance(ctx, sd.SparkComputeContext):
+        lazy = sd.SparkComputeContext(ctx.session, wait=False)
+    elif isinstance(ctx, sd.LocalParallelComputeContext):
+        lazy = ctx
+        lazy.wait = False
+    else:
+        lazy = sd.LocalComputeContext(wait=False)
+    try:
+        job = sd.exec_job(pow, 2, elem_args=[3], compute_context=lazy)
+        assert isinstance(job, sd.Job) and job.result(timeout=120) == [9]
+        assert sd.exec_job(pow, 2, elem_args=[3], compute_context=lazy, wait=True) == [9]  # the call wins
+    finally:
+        lazy.wait = True
+
+
+def test_wait_must_be_a_bool():
+    with pytest.raises(sd.ArgumentTypeError, match="wait must be True, False or None"):
+        sd.exec_job(pow, 2, elem_args=[3], wait="no")
+    with pytest.raises(sd.ArgumentTypeError, match="wait must be True or False"):
+        sd.LocalComputeContext(wait=1)
+    with pytest.raises(sd.ArgumentTypeError, match="progress must be True, False or None"):
+        sd.distribute_job(len, [], progress="yes")
+
+
+def test_cancel_really_stops_the_work(ctx, tmp_path, spark_mode):
+    job = sd.exec_job(
+        sleepy, 0.5, str(tmp_path), elem_args=list(range(40)), task_chunk_size=1, wait=False, compute_context=ctx
+    )
+    assert until(lambda: job.status == "running" and len(list(tmp_path.iterdir())) >= 1)
+    assert job.cancel() is True
+    assert job.wait(timeout=30)
+    assert job.status == "canceled" and job.cancelled()
+    with pytest.raises(concurrent.futures.CancelledError):
+        job.result()
+    ran = len(list(tmp_path.iterdir()))
+    time.sleep(1.5)
+    assert len(list(tmp_path.iterdir())) <= ran + 2 < 40  # nothing keeps running in the background
+    if isinstance(ctx, sd.SparkComputeContext) and spark_mode != "connect":
+        tracker = ctx.session.sparkContext.statusTracker()
+        assert until(lambda: not tracker.getActiveJobsIds(), 10)
+    assert sd.exec_job(pow, 2, elem_args=[5], compute_context=ctx) == [25]  # the context runs the next job normally
+
+
+def test_cancel_a_distribute_job(ctx, numbers):
+    def slow_len(split):
+        time.sleep(60)
+        return len(split)
+
+    if isinstance(ctx, sd.LocalComputeContext):
+        pytest.skip("in-process work stops at the next split; a 60 s split would hold the test")
+    job = sd.distribute_job(slow_len, numbers, wait=False, compute_context=ctx)
+    assert until(lambda: job.status == "running")
+    time.sleep(1.0)
+    assert job.cancel()
+    assert job.wait(timeout=30) and job.status == "canceled"
+
+
+def test_ctrl_c_cancels_the_spark_work_before_reraising(spark, spark_ctx, spark_mode, tmp_path):
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    stop = threading.Event()
+
+    def press_ctrl_c_once_calls_ran():
+        if until(lambda: stop.is_set() or len(list(tmp_path.iterdir())) >= 2, 60) and not stop.is_set():
+            os.kill(os.getpid(), signal.SIGINT)
+
+    timer = threading.Thread(target=press_ctrl_c_once_calls_ran, daemon=True)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            sd.exec_job(
+                sleepy, 1.0, str(tmp_path), elem_args=list(range(40)), task_chunk_size=1, compute_context=spark_ctx
+            )
+    finally:
+        stop.set()
+        timer.join(timeout=5)
+        signal.signal(signal.SIGINT, previous)
+    assert sd.get_jobs()[0].status == "canceled"
+    ran = len(list(tmp_path.iterdir()))
+    time.sleep(2.5)
+    assert len(list(tmp_path.iterdir())) <= ran + 2 < 40
+    if spark_mode != "connect":
+        assert until(lambda: not spark.sparkContext.statusTracker().getActiveJobsIds(), 10)
+    assert sd.exec_job(pow, 2, elem_args=[5], compute_context=spark_ctx) == [25]
+
+
+def test_progress_bar_when_asked_and_only_then(spark_ctx, capsys):
+    assert sd.exec_job(
+        sleepy, 0.6, elem_args=[1, 2, 3, 4], task_chunk_size=1, progress=True, compute_context=spark_ctx
+    ) == [1, 2, 3, 4]
+    assert "exec_job(sleepy)" in capsys.readouterr().err
+    sd.exec_job(sleepy, 0.1, elem_args=[1], progress=False, compute_context=spark_ctx)
+    assert "exec_job(sleepy)" not in capsys.readouterr().err
+    job = sd.exec_job(sleepy, 0.5, elem_args=[1, 2, 3, 4], task_chunk_size=1, wait=False, compute_context=spark_ctx)
+    job.result(timeout=120)
+    assert job.progress == (4, 4)
+
+
+def chatty(i):
+    print(f"line from {i}")
+    return i
+
+
+def test_output_of_a_job(ctx, capsys):
+    job = sd.exec_job(chatty, elem_args=[0, 1], console_output=True, wait=False, compute_context=ctx)
+    job.result(timeout=120)
+    assert job.output().splitlines() == ["[0] line from 0", "[1] line from 1"]
+    assert "line from" not in capsys.readouterr().out
+
+
+def test_jobs_stay_listed_after_their_session_stopped(tmp_path):
+    import subprocess
+    import sys
+
+    code = """
+import sparkdist as sd
+ctx = sd.SparkComputeContext(master="local[1]")
+job = sd.exec_job(pow, 2, elem_args=[3], wait=False, compute_context=ctx)
+job.result(timeout=120)
+ctx.stop()
+print("LISTED", [(j.id, j.status) for j in sd.get_jobs()])
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert "LISTED [('sparkdist-job-1', 'finished')]" in out.stdout, out.stderr[-2000:]
