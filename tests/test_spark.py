@@ -50,11 +50,19 @@ def test_spark_context_is_distributed(spark, spark_ctx, parquet_dir, numbers):
     assert not sd.is_distributed_context(spark_ctx, data=numbers)
 
 
-def test_dataframe_of_another_session_is_not_compatible(spark, spark_ctx):
-    other = spark.newSession().range(3)
-    assert not sd.is_distributed_context(spark_ctx, data=other)
-    with pytest.raises(sd.DataSourceError, match="belongs to another SparkSession"):
-        sd.distribute_job(len, other, compute_context=spark_ctx)
+def test_dataframe_of_another_session_is_not_compatible(spark, spark_ctx, spark_mode):
+    session = spark.newSession()
+    try:
+        other = session.range(3)
+        assert not sd.is_distributed_context(spark_ctx, data=other)
+        with pytest.raises(sd.DataSourceError, match="belongs to another SparkSession"):
+            sd.distribute_job(len, other, compute_context=spark_ctx)
+    finally:
+        if spark_mode == "connect":
+            # release this client now: stopping it would end the shared local server, and a client
+            # left open retries against the stopped server at interpreter exit
+            session.client.release_session()
+            session.client.close()
 
 
 def test_default_context_wraps_the_active_session(spark, spark_ctx):
