@@ -102,7 +102,7 @@ class Job:
             self._cancel_requested = True
             queued = self._status == QUEUED
         if not queued:
-            self.context._cancel(self.id)
+            _keep_cancelling(self)
         else:
             self._finish(CANCELED)
         return True
@@ -174,6 +174,21 @@ class Job:
             self._finish(CANCELED if self._cancel_requested else FAILED, error=err)
         else:
             self._finish(CANCELED if self._cancel_requested else FINISHED, result=result)
+
+
+def _keep_cancelling(job: Job, seconds: float = 60.0) -> None:
+    """Interrupt the job's work now and again until it has ended: work submitted just after a
+    cancel (a Spark job still being planned) is stopped too. Runs in its own thread."""
+
+    def loop() -> None:
+        deadline = time.monotonic() + seconds
+        while True:
+            with contextlib.suppress(Exception):
+                job.context._cancel(job.id)
+            if job._done.wait(0.5) or time.monotonic() > deadline:
+                return
+
+    threading.Thread(target=loop, name=f"{job.id}-cancel", daemon=True).start()
 
 
 def get_jobs() -> list[Job]:
@@ -250,24 +265,61 @@ def run(description: str, context: ComputeContext, fn: Callable[[], Any], *, wai
         return job
     token = _current_job.set(job)
     bar = _ProgressBar(job) if progress else None
+    interrupted = threading.Event()
+    restore = _catch_ctrl_c(job, context, interrupted) if context.is_distributed else None
     try:
         job._status = RUNNING
         with context._job_scope(job.id, description):
             result = fn()
-    except KeyboardInterrupt as err:
-        job._cancel_requested = True
-        context._cancel(job.id)
-        job._finish(CANCELED, error=err)
-        raise
     except BaseException as err:
+        if interrupted.is_set() or isinstance(err, KeyboardInterrupt):
+            job._cancel_requested = True
+            if not interrupted.is_set():
+                context._cancel(job.id)
+            job._finish(CANCELED, error=err)
+            raise KeyboardInterrupt(f"{job.id} ({description}) was interrupted; its Spark work was canceled") from err
         job._finish(FAILED, error=err)
         raise
     finally:
+        if restore is not None:
+            restore()
         _current_job.reset(token)
         if bar is not None:
             bar.close()
+    if interrupted.is_set():  # the result arrived before the cancel took effect: honour the Ctrl-C
+        job._finish(CANCELED)
+        raise KeyboardInterrupt(f"{job.id} ({description}) was interrupted")
     job._finish(FINISHED, result=result)
     return result
+
+
+def _catch_ctrl_c(job: Job, context: ComputeContext, interrupted: threading.Event) -> Callable[[], None] | None:
+    """While a waiting call runs Spark work in the main thread, Ctrl-C (or Jupyter's stop button)
+    cancels the job's Spark work from another thread instead of raising inside the blocked Spark
+    call: the call then ends with Spark's cancellation, turned into KeyboardInterrupt. A second
+    Ctrl-C interrupts at once."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if interrupted.is_set():
+            raise KeyboardInterrupt
+        interrupted.set()
+        job._cancel_requested = True
+        _keep_cancelling(job)
+
+    try:
+        signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main interpreter thread after all
+        return None
+
+    def restore() -> None:
+        signal.signal(signal.SIGINT, previous)
+
+    return restore
 
 
 class _ProgressBar:

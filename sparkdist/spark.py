@@ -234,6 +234,7 @@ class SparkComputeContext(ComputeContext):
         session = self.session
         self.check_usable()
         self._ensure_shipped(session)
+        self._check_cancelled()
         n_splits: int | None
         splits: list[LocalSplit] | None = None
         if isinstance(source, SparkData):
@@ -290,6 +291,7 @@ class SparkComputeContext(ComputeContext):
         session = self.session
         self.check_usable()
         self._ensure_shipped(session)
+        self._check_cancelled()
         if once:
             # more tasks than slots, so that every executor gets one; the first on each runs the call
             n_tasks, tag = 2 * self.task_slots, uuid.uuid4().hex
