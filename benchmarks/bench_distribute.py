@@ -11,22 +11,14 @@ batch; both return to the driver and sum there (the hand-written one) or on the 
 from __future__ import annotations
 
 import argparse
-import os
 import pickle
-import statistics
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _common import ROOT, median_time
 
-ROOT = Path(__file__).resolve().parent.parent
-os.environ.setdefault("SPARK_CONF_DIR", str(ROOT / "conf"))
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-
-import sparkdist as sd  # noqa: E402
+import sparkdist as sd
 
 COLS = [f"c{i}" for i in range(9)]
 
@@ -64,15 +56,6 @@ def hand_written_xtx(batches):
     yield pa.RecordBatch.from_pydict({"m": [pickle.dumps(acc)]})
 
 
-def timed(fn, repeat: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=4_000_000)
@@ -98,9 +81,9 @@ def main() -> None:
 
     # warm up Python workers and the JVM once for each, then measure alternately
     hand(), ours_reduce(), ours_list()
-    t_hand, ref = timed(hand, args.repeat)
-    t_red, got_red = timed(ours_reduce, args.repeat)
-    t_list, got_list = timed(ours_list, args.repeat)
+    t_hand, ref = median_time(hand, args.repeat)
+    t_red, got_red = median_time(ours_reduce, args.repeat)
+    t_list, got_list = median_time(ours_list, args.repeat)
     np.testing.assert_allclose(got_red, ref, rtol=1e-10)
     np.testing.assert_allclose(got_list, ref, rtol=1e-10)
 

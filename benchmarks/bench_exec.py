@@ -12,19 +12,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import pickle
-import statistics
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-os.environ.setdefault("SPARK_CONF_DIR", str(ROOT / "conf"))
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+from _common import median_time
 
-import sparkdist as sd  # noqa: E402
+import sparkdist as sd
 
 
 def trivial(i: int) -> int:
@@ -34,15 +27,6 @@ def trivial(i: int) -> int:
 def nap(i: int) -> int:
     time.sleep(0.05)
     return i
-
-
-def median_time(fn, repeat: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
 
 
 def row(name: str, seconds: float, base: float) -> None:

@@ -16,24 +16,17 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import multiprocessing
-import os
 import pickle
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+from _common import ROOT, median_time
 
-ROOT = Path(__file__).resolve().parent.parent
-os.environ.setdefault("SPARK_CONF_DIR", str(ROOT / "conf"))
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-
-import sparkdist as sd  # noqa: E402
+import sparkdist as sd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_distribute import COLS, make_data  # noqa: E402
+from bench_distribute import COLS, make_data
 
 
 def xtx(split) -> np.ndarray:
@@ -68,15 +61,6 @@ def floor_worker(files: list[str]) -> np.ndarray:
             x = np.column_stack([c.to_numpy() for c in batch.columns])
             acc += x.T @ x
     return acc
-
-
-def median_time(fn, repeat: int):
-    times, out = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
 
 
 def main() -> None:

@@ -10,22 +10,14 @@
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _common import ROOT, median_time
 
-ROOT = Path(__file__).resolve().parent.parent
-os.environ.setdefault("SPARK_CONF_DIR", str(ROOT / "conf"))
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-
-import sparkdist as sd  # noqa: E402
-from sparkdist.pema import LinearRegression, Summary, pema_compute  # noqa: E402
+import sparkdist as sd
+from sparkdist.pema import LinearRegression, Summary, pema_compute
 
 FEATURES = [f"f{i}" for i in range(8)]
 
@@ -45,15 +37,6 @@ def make_data(path: Path, rows: int, files: int = 8) -> Path:
         frame.to_parquet(path / f"part-{i:03d}.parquet", row_group_size=125_000, index=False)
     marker.write_text(str(rows))
     return path
-
-
-def median_time(fn, repeat: int):
-    times, out = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
 
 
 def main() -> None:
