@@ -103,6 +103,17 @@ def dumps_checked(obj: Any, *, what: str) -> bytes:
         ) from err
 
 
+def dumps_explained(obj: Any, parts: list[tuple[Any, str]]) -> bytes:
+    """Pickle ``obj`` once; if that fails, pickle its ``(value, description)`` parts one by one so
+    the NotPicklableError names the part (and what inside it) that cannot travel."""
+    try:
+        return dumps(obj)
+    except Exception:
+        for value, what in parts:
+            dumps_checked(value, what=what)
+        raise
+
+
 def _find_culprit(obj: Any, depth: int = 0) -> str | None:
     """Best effort: name the captured variable, global or argument that fails to pickle."""
     if depth > 3:

@@ -133,13 +133,14 @@ def distribute_job(
 
 
 def _pickle_task(task: _worker.SplitTask) -> bytes:
-    try:
-        return _serde.dumps(task)
-    except Exception:
-        _serde.dumps_checked(task.func, what=f"func {_name(task.func)!r}")
-        _serde.dumps_checked(task.args, what="the positional arguments (*args) for func")
-        _serde.dumps_checked(task.kwargs, what="the keyword arguments (**kwargs) for func")
-        raise
+    return _serde.dumps_explained(
+        task,
+        [
+            (task.func, f"func {_name(task.func)!r}"),
+            (task.args, "the positional arguments (*args) for func"),
+            (task.kwargs, "the keyword arguments (**kwargs) for func"),
+        ],
+    )
 
 
 def _finish(

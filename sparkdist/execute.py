@@ -171,14 +171,15 @@ def exec_job(
 
 
 def _pickle_batch(batch: _worker.CallBatch) -> bytes:
-    try:
-        return _serde.dumps(batch)
-    except Exception:
-        _serde.dumps_checked(batch.func, what=f"func {_name(batch.func)!r}")
-        _serde.dumps_checked(batch.args, what="the shared positional arguments (*args)")
-        _serde.dumps_checked(batch.kwargs, what="the shared keyword arguments (**kwargs)")
-        _serde.dumps_checked(batch.elems, what="elem_args")
-        raise
+    return _serde.dumps_explained(
+        batch,
+        [
+            (batch.func, f"func {_name(batch.func)!r}"),
+            (batch.args, "the shared positional arguments (*args)"),
+            (batch.kwargs, "the shared keyword arguments (**kwargs)"),
+            (batch.elems, "elem_args"),
+        ],
+    )
 
 
 def _finish(
