@@ -250,8 +250,20 @@ def check_progress(progress: Any) -> bool:
     if progress is not None and not isinstance(progress, bool):
         raise ArgumentTypeError(f"progress must be True, False or None, got {progress!r}")
     if progress is None:
-        return sys.stderr.isatty() or "ipykernel" in sys.modules
+        return _interactive()
     return progress
+
+
+def _interactive() -> bool:
+    """A terminal, or a Jupyter kernel (a module merely imported, e.g. ipykernel, does not count)."""
+    if sys.stderr.isatty():
+        return True
+    ipython = sys.modules.get("IPython")
+    try:
+        shell = ipython.get_ipython() if ipython is not None else None
+    except Exception:
+        shell = None
+    return type(shell).__name__ == "ZMQInteractiveShell"
 
 
 def run(description: str, context: ComputeContext, fn: Callable[[], Any], *, wait: bool, progress: bool) -> Any:
