@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -159,6 +160,15 @@ def known_partitions(df: DataFrame) -> int | None:
         return int(plan.execute().getNumPartitions())
     except Exception:
         return None
+
+
+def iter_collect(df: DataFrame) -> Generator[tuple[Any, ...], None, None]:
+    """The rows of a small DataFrame as tuples. Spark Connect streams them (``toLocalIterator``
+    runs the same single query), so a caller that stops early never fetches the rest; classic
+    Spark's ``collect`` is one transfer, bounded by ``spark.driver.maxResultSize`` on the JVM side
+    (its per-partition ``toLocalIterator`` would run the map stage one partition at a time)."""
+    rows = df.toLocalIterator() if is_connect(df) else df.collect()
+    return (tuple(r) for r in rows)
 
 
 def repartition_by_id(df: DataFrame, num_partitions: int, column: str) -> DataFrame:

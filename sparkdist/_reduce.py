@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from sparkdist import _compat, _worker
+from sparkdist import _compat, _serde, _worker
+from sparkdist.errors import ResultTooLargeError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -29,12 +31,95 @@ def group_size(n_splits: int) -> int:
     return max(1, math.isqrt(n_splits - 1) + 1) if n_splits > 1 else 1
 
 
-def collect_outcomes(mapped: DataFrame) -> list[Outcome]:
-    """Collect result rows and rebuild the outcomes, sorted by split."""
-    return _worker.assemble_rows(tuple(r) for r in mapped.collect())
+def collect_outcomes(mapped: DataFrame, limit: int | None, what: str = "split") -> list[Outcome]:
+    """Collect result rows and rebuild the outcomes, sorted by split; past ``limit`` bytes a
+    ResultTooLargeError (under Spark Connect rows stream in, so the rest is never fetched)."""
+    rows = _compat.iter_collect(mapped)
+    try:
+        return assemble(rows, limit, what)
+    finally:
+        rows.close()  # stopped early: drop the stream of the rest
 
 
-def tree_reduce(mapped: DataFrame, n_splits: int | None, reduce_bytes: bytes) -> list[Outcome]:
+def assemble(rows: Iterable[tuple[int, int, int, str, bytes]], limit: int | None, what: str) -> list[Outcome]:
+    """Driver side: rebuild outcomes from result rows ``(key, part, nparts, status, payload)``.
+
+    Payload bytes are counted against ``limit`` as they arrive, before anything is unpickled.
+    """
+    budget = ResultBudget(limit)
+    by_key: dict[int, list[tuple[int, str, bytes]]] = {}
+    for key, part, _nparts, status, payload in rows:
+        budget.add(len(payload), key, what, status, payload)
+        by_key.setdefault(key, []).append((part, status, payload))
+    out: list[Outcome] = []
+    for key in sorted(by_key):
+        pieces = sorted(by_key[key], key=lambda p: p[0])
+        out.append((key, pieces[0][1], _serde.loads(_serde.join_parts([p[2] for p in pieces]))))
+    return out
+
+
+class ResultBudget:
+    """Counts the bytes of results arriving on the driver against the context's max_result_size.
+
+    >>> budget = ResultBudget(1000)
+    >>> budget.add(600, 0, "split", "ok")
+    >>> try:
+    ...     budget.add(600, 1, "split", "ok")
+    ... except ResultTooLargeError as err:
+    ...     print(err.size, err.limit, err.setting)
+    1200 1000 max_result_size
+    """
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.total = 0
+
+    def add(self, nbytes: int, key: int, what: str, status: str, payload: bytes = b"") -> None:
+        """Count one arriving piece; raise when it is a result refused on the worker or the total
+        passes the limit."""
+        if status == _worker.TOO_LARGE:
+            size = int(_serde.loads(payload))
+            raise ResultTooLargeError(
+                f"the result of {what} {key} is {format_bytes(size)}, more than max_result_size="
+                f"{format_bytes(self.limit)}; it was not sent to the driver. {_ADVICE}",
+                limit=self.limit,
+                size=size,
+            )
+        self.total += nbytes
+        if self.limit is not None and self.total > self.limit:
+            raise ResultTooLargeError(
+                f"the results coming back to the driver passed max_result_size={format_bytes(self.limit)} "
+                f"({format_bytes(self.total)} had arrived by {what} {key}); the job was stopped. {_ADVICE}",
+                limit=self.limit,
+                size=self.total,
+            )
+
+
+_ADVICE = (
+    "Return less from each call, combine results on the workers (distribute_job's reduce=), or raise the "
+    "limit: the compute context's max_result_size (for example ctx.max_result_size = '4g'; None turns it off)."
+)
+
+
+def format_bytes(n: int | None) -> str:
+    """Human-readable size.
+
+    >>> format_bytes(1000), format_bytes(3 << 20), format_bytes(1 << 30), format_bytes(None)
+    ('1000 bytes', '3.0 MiB', '1.0 GiB', 'unlimited')
+    """
+    if n is None:
+        return "unlimited"
+    if n < 1024:
+        return f"{n} bytes"
+    value = float(n)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            break
+    return f"{value:.1f} {unit}"
+
+
+def tree_reduce(mapped: DataFrame, n_splits: int | None, reduce_bytes: bytes, limit: int | None) -> list[Outcome]:
     """Reduce the map stage's outcomes on the executors; returns ≈√n group outcomes."""
     from pyspark.sql import functions as F
 
@@ -49,13 +134,13 @@ def tree_reduce(mapped: DataFrame, n_splits: int | None, reduce_bytes: bytes) ->
         size = group_size(n_splits)
         n_groups = -(-n_splits // size) if n_splits else 0
         if n_groups >= n_splits:  # one or two splits: nothing to gain from another stage
-            return collect_outcomes(mapped)
+            return collect_outcomes(mapped, limit)
         grouped = mapped.withColumn("_group", (F.col("split") / F.lit(size)).cast("int"))
         routed = _compat.repartition_by_id(grouped, n_groups, "_group").sortWithinPartitions("split", "part")
         reduced = routed.mapInArrow(
-            functools.partial(_worker.spark_reduce_groups, reduce_bytes, size), _worker.RESULT_SCHEMA
+            functools.partial(_worker.spark_reduce_groups, reduce_bytes, size, limit), _worker.RESULT_SCHEMA
         )
-        return collect_outcomes(reduced)
+        return collect_outcomes(reduced, limit)
     finally:
         if persisted is not None:
             persisted.unpersist()

@@ -6,7 +6,8 @@ the driver (see ``sparkdist.distribute``).
 
 A split's *outcome* is a tuple ``(split, status, value)`` where status is ``"ok"`` (value is
 the function's result), ``"empty"`` (the split had no rows; the function was not called) or
-``"error"`` (value is an :class:`ErrorInfo` dict).
+``"error"`` (value is an :class:`ErrorInfo` dict). A result bigger than the context's
+``max_result_size`` is not sent: its outcome has status ``"too_large"`` and its pickled size as value.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-OK, EMPTY, ERROR = "ok", "empty", "error"
+OK, EMPTY, ERROR, TOO_LARGE = "ok", "empty", "error", "too_large"
 
 #: Schema of every row that sparkdist's Spark tasks emit.
 RESULT_SCHEMA = "split long, part int, nparts int, status string, payload binary"
@@ -51,6 +52,7 @@ class SplitTask:
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     chunked: bool
+    result_limit: int | None = None  # the context's max_result_size: no one result may exceed it
 
 
 def _error_info(err: BaseException, where: str) -> ErrorInfo:
@@ -115,7 +117,7 @@ def fold(reduce: Callable[[Any, Any], Any], outcomes: Iterable[Outcome]) -> Outc
     acc: Outcome | None = None
     for outcome in outcomes:
         split, status, value = outcome
-        if status == ERROR:
+        if status in (ERROR, TOO_LARGE):
             return outcome
         if status == EMPTY:
             continue
@@ -137,11 +139,20 @@ def run_local_payload(payload: bytes) -> bytes:
     """Entry point of LocalParallel's worker processes."""
     task_bytes, split, source_split = _serde.loads(payload)
     task: SplitTask = _serde.loads(task_bytes)
-    outcome = run_split(task, split, source_split.chunks())
+    split, status, value = run_split(task, split, source_split.chunks())
     try:
-        return _serde.dumps(outcome)
+        status, payload = checked_payload(status, value, task.result_limit)
     except Exception as err:
         return _serde.dumps((split, ERROR, _unpicklable_result(err, task)))
+    return _serde.dumps((split, status, payload))
+
+
+def checked_payload(status: str, value: Any, limit: int | None) -> tuple[str, bytes]:
+    """``value`` pickled to send to the driver; past ``limit`` bytes, only its size is sent."""
+    payload = _serde.dumps(value)
+    if limit is not None and len(payload) > limit:
+        return TOO_LARGE, _serde.dumps(len(payload))
+    return status, payload
 
 
 def _unpicklable_result(err: BaseException, task: SplitTask) -> ErrorInfo:
@@ -155,11 +166,11 @@ def _unpicklable_result(err: BaseException, task: SplitTask) -> ErrorInfo:
 # the driver, so what Spark pickles is a reference to this module plus those bytes.
 
 
-def _emit(split: int, status: str, value: Any) -> Iterator[pa.RecordBatch]:
+def _emit(split: int, status: str, value: Any, limit: int | None) -> Iterator[pa.RecordBatch]:
     import pyarrow as pa
 
     try:
-        payload = _serde.dumps(value)
+        status, payload = checked_payload(status, value, limit)
     except Exception as err:
         status, payload = ERROR, _serde.dumps(_error_info(err, "pickling the result"))
     parts = _serde.split_parts(payload)
@@ -185,8 +196,8 @@ def _result_arrow_schema() -> pa.Schema:
     )
 
 
-def _emit_outcome(outcome: Outcome) -> Iterator[pa.RecordBatch]:
-    return _emit(*outcome)
+def _emit_outcome(outcome: Outcome, limit: int | None) -> Iterator[pa.RecordBatch]:
+    return _emit(*outcome, limit)
 
 
 def probe_files(filesystem: Any, paths: list[str], ids: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -218,7 +229,7 @@ def spark_map_frame(task_bytes: bytes, batches: Iterator[pa.RecordBatch]) -> Ite
     task: SplitTask = _serde.loads(task_bytes)
     split = _partition_id()
     chunks = (b.to_pandas() for b in batches)
-    yield from _emit_outcome(run_split(task, split, chunks))
+    yield from _emit_outcome(run_split(task, split, chunks), task.result_limit)
 
 
 def spark_map_splits(task_bytes: bytes, splits_bytes: bytes, ids: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -227,7 +238,7 @@ def spark_map_splits(task_bytes: bytes, splits_bytes: bytes, ids: Iterator[pa.Re
     splits = _serde.loads(splits_bytes)
     for batch in ids:
         for split in batch.column(0).to_pylist():
-            yield from _emit_outcome(run_split(task, split, splits[split].chunks()))
+            yield from _emit_outcome(run_split(task, split, splits[split].chunks()), task.result_limit)
 
 
 def spark_map_fold_groups(
@@ -248,18 +259,18 @@ def spark_map_fold_groups(
             first = group * group_size
             members = range(first, min(n_splits, first + group_size))
             folded = fold(reduce, (run_split(task, i, splits[i].chunks()) for i in members))
-            yield from _emit_outcome(folded if folded is not None else (first, EMPTY, None))
+            yield from _emit_outcome(folded if folded is not None else (first, EMPTY, None), task.result_limit)
 
 
 def spark_reduce_groups(
-    reduce_bytes: bytes, group_size: int, batches: Iterator[pa.RecordBatch]
+    reduce_bytes: bytes, group_size: int, limit: int | None, batches: Iterator[pa.RecordBatch]
 ) -> Iterator[pa.RecordBatch]:
     """One level of the tree reduce: rows arrive sorted by (split, part); fold each group of
     ``group_size`` consecutive splits and emit one outcome per group, keyed by its first split."""
     reduce = _serde.loads(reduce_bytes)
     for group, outcomes in _groups(_assemble(batches), group_size):
         folded = fold(reduce, outcomes)
-        yield from _emit_outcome(folded if folded is not None else (group * group_size, EMPTY, None))
+        yield from _emit_outcome(folded if folded is not None else (group * group_size, EMPTY, None), limit)
 
 
 def _groups(outcomes: Iterator[Outcome], group_size: int) -> Iterator[tuple[int, Iterator[Outcome]]]:
@@ -287,18 +298,6 @@ def _assemble(batches: Iterator[pa.RecordBatch]) -> Iterator[Outcome]:
         yield (current, status, _serde.loads(_serde.join_parts(parts)))
 
 
-def assemble_rows(rows: Iterable[tuple[int, int, int, str, bytes]]) -> list[Outcome]:
-    """Driver side: rebuild outcomes from collected result rows, sorted by split."""
-    by_split: dict[int, list[tuple[int, str, bytes]]] = {}
-    for split, part, _nparts, status, payload in rows:
-        by_split.setdefault(split, []).append((part, status, payload))
-    out: list[Outcome] = []
-    for split in sorted(by_split):
-        pieces = sorted(by_split[split], key=lambda p: p[0])
-        out.append((split, pieces[0][1], _serde.loads(_serde.join_parts([p[2] for p in pieces]))))
-    return out
-
-
 # ---------------------------------------------------------------------------------------------
 # exec_job: many independent calls. A call's record is (index, status, value, output, where):
 # value is the result or an ErrorInfo; output is what it printed (or None when not captured).
@@ -315,6 +314,7 @@ class CallBatch:
     rng_seed: int | None
     capture: bool
     stop_on_failure: bool
+    result_limit: int | None = None  # the context's max_result_size: no one result may exceed it
 
 
 _rng_var: Any = None  # contextvars.ContextVar, created lazily
@@ -405,10 +405,10 @@ def run_local_calls(batch_bytes: bytes, indices: list[int]) -> bytes:
     records = []
     for index, status, value, output in run_calls(batch, indices):
         try:
-            _serde.dumps(value)
+            status, payload = checked_payload(status, value, batch.result_limit)
         except Exception as err:
-            status, value = ERROR, _error_info(err, "pickling the result")
-        records.append((index, status, value, output))
+            status, payload = ERROR, _serde.dumps(_error_info(err, "pickling the result"))
+        records.append((index, status, payload, output))
     return _serde.dumps((_executor_id(), records))
 
 
@@ -490,10 +490,10 @@ def parse_stop(text: str) -> tuple[int, ErrorInfo] | None:
         return None
 
 
-def _pickled(outcome: tuple[int, str, Any]) -> tuple[int, str, bytes]:
+def _pickled(outcome: tuple[int, str, Any], limit: int | None) -> tuple[int, str, bytes]:
     key, status, value = outcome
     try:
-        return (key, status, _serde.dumps(value))
+        return (key, *checked_payload(status, value, limit))
     except Exception as err:
         return (key, ERROR, _serde.dumps((_error_info(err, "pickling the result"), None, _host())))
 
@@ -504,7 +504,7 @@ def rdd_exec_tasks(
     """Classic Spark: mapPartitions over the task numbers; results travel as pickled bytes."""
     batch: CallBatch = _serde.loads(batch_bytes)
     for outcome in exec_records(batch, tasks, chunk, n_calls, once_tag):
-        yield _pickled(outcome)
+        yield _pickled(outcome, batch.result_limit)
 
 
 def spark_exec_tasks(
@@ -513,7 +513,7 @@ def spark_exec_tasks(
     """Spark Connect: mapInArrow over spark.range(n_tasks); results in as few Arrow batches as fit."""
     batch: CallBatch = _serde.loads(batch_bytes)
     tasks = (t for id_batch in ids for t in id_batch.column(0).to_pylist())
-    yield from _emit_many(_pickled(o) for o in exec_records(batch, tasks, chunk, n_calls, once_tag))
+    yield from _emit_many(_pickled(o, batch.result_limit) for o in exec_records(batch, tasks, chunk, n_calls, once_tag))
 
 
 def _emit_many(outcomes: Iterable[tuple[int, str, bytes]]) -> Iterator[pa.RecordBatch]:

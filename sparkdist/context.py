@@ -20,13 +20,14 @@ import contextlib
 import contextvars
 import multiprocessing
 import os
+import re
 import threading
 import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from sparkdist import _compat, _serde, _worker
-from sparkdist.errors import ArgumentTypeError, InvalidArgumentError, JobError
+from sparkdist import _compat, _reduce, _serde, _worker
+from sparkdist.errors import ArgumentTypeError, InvalidArgumentError, JobError, ResultTooLargeError
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -49,20 +50,76 @@ _tokens: contextvars.ContextVar[tuple[contextvars.Token[ComputeContext | None], 
 )
 
 
+DEFAULT_MAX_RESULT_SIZE = 1 << 30
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.I)
+
+
+def parse_size(value: Any, arg: str) -> int | None:
+    """A size in bytes from an int or a string with a binary unit (Spark's style); None stays None.
+
+    >>> parse_size("512m", "max_result_size"), parse_size("1.5g", "max_result_size"), parse_size(4096, "x")
+    (536870912, 1610612736, 4096)
+    >>> parse_size("lots", "max_result_size")
+    Traceback (most recent call last):
+    ...
+    sparkdist.errors.InvalidArgumentError: max_result_size must be a positive number of bytes (int) or a size such as '512m' or '4g', or None for no limit; got 'lots'
+    """
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    match = _SIZE.match(value) if isinstance(value, str) else None
+    if match is not None:
+        number = float(match.group(1)) * 1024 ** "bkmgt".index((match.group(2) or "b").lower())
+        if number >= 1:
+            return int(number)
+    error = InvalidArgumentError if isinstance(value, (int, str)) and not isinstance(value, bool) else ArgumentTypeError
+    raise error(
+        f"{arg} must be a positive number of bytes (int) or a size such as '512m' or '4g', or None for no limit; "
+        f"got {value!r}"
+    )
+
+
 class ComputeContext(abc.ABC):
     """Base class of compute contexts. Every context is a context manager that makes it current
     for the block and restores the previous one on exit (also on an exception).
 
-    ``wait`` (a setting of every context) is what calls do when their own ``wait`` is None:
-    block until the result is ready (True) or return a :class:`sparkdist.Job` at once (False).
+    Settings of every context:
+
+    ``wait``
+        What calls do when their own ``wait`` is None: block until the result is ready (True)
+        or return a :class:`sparkdist.Job` at once (False).
+    ``max_result_size``
+        The most that one job's results may add up to on the driver, in bytes or as ``"512m"``,
+        ``"4g"`` (default ``"1g"``, like Spark's ``spark.driver.maxResultSize``); None: no limit.
+        Past it the job stops with :class:`sparkdist.ResultTooLargeError` instead of filling the
+        driver's memory. It counts results that travel (worker processes, Spark executors); the
+        in-process LocalComputeContext has nothing to transfer and does not check it.
     """
 
     wait: bool = True
+    _max_result_size: int | None = DEFAULT_MAX_RESULT_SIZE
 
-    def _set_wait(self, wait: Any) -> None:
+    @property
+    def max_result_size(self) -> int | None:
+        """The limit on one job's results on the driver, in bytes (None: no limit); settable.
+
+        >>> ctx = LocalParallelComputeContext(1, max_result_size="256m")
+        >>> ctx.max_result_size
+        268435456
+        >>> ctx.max_result_size = None
+        """
+        return self._max_result_size
+
+    @max_result_size.setter
+    def max_result_size(self, value: int | str | None) -> None:
+        self._max_result_size = parse_size(value, "max_result_size")
+
+    def _set_wait(self, wait: Any, max_result_size: Any = DEFAULT_MAX_RESULT_SIZE) -> None:
         if not isinstance(wait, bool):
             raise ArgumentTypeError(f"wait must be True or False, got {wait!r}")
         self.wait = wait
+        self.max_result_size = max_result_size
         self._jobs: dict[str, list[int]] = {}  # tag -> [done, total] for in-process progress
         self._cancelled: set[str] = set()
 
@@ -82,6 +139,14 @@ class ComputeContext(abc.ABC):
     def _progress(self, tag: str) -> tuple[int, int]:
         done, total = self._jobs.get(tag, [0, 0])
         return done, total
+
+    def _release(self, tag: str) -> tuple[int, int] | None:
+        """Job ``tag`` has ended: forget what the context kept for it (so thousands of jobs leave
+        nothing behind) and return its final progress, or None when it can still be looked up."""
+        final = self._progress(tag)
+        self._jobs.pop(tag, None)
+        self._cancelled.discard(tag)
+        return final
 
     def _check_cancelled(self) -> None:
         tag = _active_tag.get()
@@ -142,8 +207,8 @@ class LocalComputeContext(ComputeContext):
     False
     """
 
-    def __init__(self, *, wait: bool = True) -> None:
-        self._set_wait(wait)
+    def __init__(self, *, wait: bool = True, max_result_size: int | str | None = DEFAULT_MAX_RESULT_SIZE) -> None:
+        self._set_wait(wait, max_result_size)
 
     @property
     def is_distributed(self) -> bool:
@@ -197,8 +262,14 @@ class LocalParallelComputeContext(ComputeContext):
     2
     """
 
-    def __init__(self, n_workers: int | None = None, *, wait: bool = True) -> None:
-        self._set_wait(wait)
+    def __init__(
+        self,
+        n_workers: int | None = None,
+        *,
+        wait: bool = True,
+        max_result_size: int | str | None = DEFAULT_MAX_RESULT_SIZE,
+    ) -> None:
+        self._set_wait(wait, max_result_size)
         if n_workers is not None and (not isinstance(n_workers, int) or isinstance(n_workers, bool) or n_workers < 1):
             raise InvalidArgumentError(f"n_workers must be a positive int or None, got {n_workers!r}")
         self.n_workers = n_workers or os.cpu_count() or 1
@@ -237,6 +308,11 @@ class LocalParallelComputeContext(ComputeContext):
         futures = self._futures.get(tag, [])
         return sum(f.done() for f in futures), len(futures)
 
+    def _release(self, tag: str) -> tuple[int, int] | None:
+        final = super()._release(tag)
+        self._futures.pop(tag, None)  # the futures hold the job's pickled results
+        return final
+
     def _cancel(self, tag: str) -> None:
         """Drop the job's queued calls and end the worker processes running its others."""
         super()._cancel(tag)
@@ -265,9 +341,19 @@ class LocalParallelComputeContext(ComputeContext):
         if not splits:
             return []
         payloads = [_serde.dumps((task_bytes, i, split)) for i, split in enumerate(splits)]
+        budget = _reduce.ResultBudget(self.max_result_size)
+        futures: list[concurrent.futures.Future[bytes]] = []
         try:
             futures = [self._submit(_worker.run_local_payload, p) for p in payloads]
-            results = [f.result() for f in futures]
+            results = []
+            for future in futures:
+                split, status, payload = _serde.loads(future.result())
+                budget.add(len(payload), split, "split", status, payload)
+                results.append((split, status, payload))
+        except ResultTooLargeError:
+            for pending in futures:
+                pending.cancel()
+            raise
         except concurrent.futures.process.BrokenProcessPool as err:
             self.close()
             raise JobError(
@@ -275,7 +361,7 @@ class LocalParallelComputeContext(ComputeContext):
                 "starts jobs under `if __name__ == '__main__':` (workers are spawned and import the main module); "
                 "otherwise a worker ran out of memory or crashed. The pool will be restarted on the next job."
             ) from err
-        return [_serde.loads(r) for r in results]
+        return [(split, status, _serde.loads(payload)) for split, status, payload in results]
 
     def _run_calls(
         self, batch_bytes: bytes, batch: _worker.CallBatch, n_calls: int, chunk: int, once: bool
@@ -283,16 +369,24 @@ class LocalParallelComputeContext(ComputeContext):
         if once:
             n_calls = 1
         groups = [list(range(start, min(n_calls, start + chunk))) for start in range(0, n_calls, chunk)]
+        budget = _reduce.ResultBudget(self.max_result_size)
+        futures: list[concurrent.futures.Future[bytes]] = []
         try:
             futures = [self._submit(_worker.run_local_calls, batch_bytes, g) for g in groups]
             done = []
             for future in concurrent.futures.as_completed(futures):
                 worker, records = _serde.loads(future.result())
-                done.append((worker, records))
+                for index, status, payload, _output in records:
+                    budget.add(len(payload), index, "call", status, payload)
+                done.append((worker, [(i, s, _serde.loads(p), o) for i, s, p, o in records]))
                 if batch.stop_on_failure and any(r[1] == _worker.ERROR for r in records):
                     for pending in futures:  # the first failure ends the job: drop the queued calls
                         pending.cancel()
                     break
+        except ResultTooLargeError:
+            for pending in futures:
+                pending.cancel()
+            raise
         except concurrent.futures.process.BrokenProcessPool as err:
             self.close()
             raise JobError(f"a worker process of {self!r} died while running the calls ({err})") from err

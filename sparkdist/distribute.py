@@ -99,6 +99,8 @@ def distribute_job(
         message and last frames of its traceback.
     EmptyDataError
         ``reduce`` was given but the data has no rows.
+    ResultTooLargeError
+        The results coming back to the driver passed the context's ``max_result_size``.
 
     Examples
     --------
@@ -121,7 +123,9 @@ def distribute_job(
     source = as_data_source(data, columns=columns)
     if isinstance(source, ParquetData) and not (ctx.is_distributed and source.engine == "spark"):
         source.column_names()  # discovers files and reads footers: bad paths fail here, on the driver
-    task = _worker.SplitTask(func=func, args=tuple(args), kwargs=dict(kwargs), chunked=chunked)
+    task = _worker.SplitTask(
+        func=func, args=tuple(args), kwargs=dict(kwargs), chunked=chunked, result_limit=ctx.max_result_size
+    )
     needs_pickle = not isinstance(ctx, LocalComputeContext)  # everything else sends work elsewhere
     task_bytes = _pickle_task(task) if needs_pickle else b""
     reduce_bytes = _serde.dumps_checked(reduce, what=f"reduce {_name(reduce)!r}") if reduce and needs_pickle else None

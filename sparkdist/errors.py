@@ -28,6 +28,7 @@ __all__ = [
     "InvalidArgumentError",
     "JobError",
     "NotPicklableError",
+    "ResultTooLargeError",
     "SchemaConflictError",
     "SessionStoppedError",
     "SparkDistError",
@@ -149,3 +150,31 @@ class TaskError(SparkDistError, RuntimeError):
         self.index = index
         self.name = name
         self.host = host
+
+
+class ResultTooLargeError(SparkDistError, MemoryError):
+    """The results coming back to the driver exceed the limit set for them.
+
+    Raised instead of letting the driver run out of memory; the work stops where it is.
+
+    Attributes
+    ----------
+    limit : int or None
+        The limit in bytes (None when Spark's own ``spark.driver.maxResultSize`` tripped).
+    size : int or None
+        How many bytes had arrived (or one result's size) when it tripped, where known.
+    setting : str
+        The setting to change, for example ``"max_result_size"``.
+
+    >>> err = ResultTooLargeError("too much", limit=1024, size=4096, setting="max_result_size")
+    >>> isinstance(err, MemoryError), err.limit, err.setting
+    (True, 1024, 'max_result_size')
+    """
+
+    def __init__(
+        self, message: str, *, limit: int | None = None, size: int | None = None, setting: str = "max_result_size"
+    ) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.size = size
+        self.setting = setting

@@ -155,6 +155,7 @@ def exec_job(
         rng_seed=None if rng_seed is None else int(rng_seed),
         capture=console_output,
         stop_on_failure=not continue_on_failure,
+        result_limit=ctx.max_result_size,
     )
     if n_calls == 0:
         return {} if names is not None else []

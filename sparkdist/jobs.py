@@ -38,6 +38,8 @@ QUEUED, RUNNING, FINISHED, FAILED, CANCELED = "queued", "running", "finished", "
 _counter = itertools.count(1)
 _registry: list[Job] = []
 _registry_lock = threading.Lock()
+#: How many ended jobs :func:`get_jobs` keeps (with their results); jobs still running are all kept.
+KEEP_ENDED = 100
 _output_sink: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("sparkdist_output", default=None)
 _current_job: contextvars.ContextVar[Job | None] = contextvars.ContextVar("sparkdist_job", default=None)
 
@@ -63,6 +65,7 @@ class Job:
         self._callbacks: list[Callable[[Job], Any]] = []
         self._cancel_requested = False
         self._output: list[str] = []
+        self._final_progress: tuple[int, int] | None = None
         with _registry_lock:
             _registry.append(self)
 
@@ -125,10 +128,12 @@ class Job:
     @property
     def progress(self) -> tuple[int, int]:
         """(tasks done, tasks total) as far as known."""
-        if self._done.is_set() and self._status == FINISHED:
-            done, total = self.context._progress(self.id)
+        if not self._done.is_set():
+            return self.context._progress(self.id)
+        done, total = self._final_progress or self.context._progress(self.id)
+        if self._status == FINISHED:
             return (max(done, total), max(done, total))
-        return self.context._progress(self.id)
+        return (done, total)
 
     def output(self) -> str:
         """Console output captured so far (exec_job with console_output=True)."""
@@ -153,9 +158,12 @@ class Job:
         with self._lock:
             if self._done.is_set():
                 return
+            with contextlib.suppress(Exception):
+                self._final_progress = self.context._release(self.id)
             self._status, self._result, self._error = status, result, error
             self._done.set()
             callbacks, self._callbacks = self._callbacks, []
+        _prune_registry()
         for fn in callbacks:
             with contextlib.suppress(Exception):
                 fn(self)
@@ -176,13 +184,22 @@ class Job:
             self._finish(CANCELED if self._cancel_requested else FINISHED, result=result)
 
 
+def _prune_registry() -> None:
+    """Keep every running job and the newest KEEP_ENDED ended ones."""
+    with _registry_lock:
+        ended = [job for job in _registry if job._done.is_set()]
+        if len(ended) > KEEP_ENDED:
+            drop = {id(job) for job in ended[: len(ended) - KEEP_ENDED]}
+            _registry[:] = [job for job in _registry if id(job) not in drop]
+
+
 def _keep_cancelling(job: Job, seconds: float = 60.0) -> None:
     """Interrupt the job's work now and again until it has ended: work submitted just after a
     cancel (a Spark job still being planned) is stopped too. Runs in its own thread."""
 
     def loop() -> None:
         deadline = time.monotonic() + seconds
-        while True:
+        while not job._done.is_set():
             with contextlib.suppress(Exception):
                 job.context._cancel(job.id)
             if job._done.wait(0.5) or time.monotonic() > deadline:
@@ -192,7 +209,8 @@ def _keep_cancelling(job: Job, seconds: float = 60.0) -> None:
 
 
 def get_jobs() -> list[Job]:
-    """This process's jobs, newest first (also those whose session has since stopped)."""
+    """This process's jobs, newest first: all that are still running and the last ``KEEP_ENDED``
+    (100) that ended, also those whose session has since stopped."""
     with _registry_lock:
         return list(reversed(_registry))
 

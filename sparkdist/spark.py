@@ -18,12 +18,13 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from sparkdist import _compat, _reduce, _serde, _worker
-from sparkdist.context import ComputeContext
+from sparkdist.context import DEFAULT_MAX_RESULT_SIZE, ComputeContext, _active_tag
 from sparkdist.errors import (
     ArgumentTypeError,
     DataSourceError,
     InvalidArgumentError,
     JobError,
+    ResultTooLargeError,
     SessionStoppedError,
 )
 
@@ -63,6 +64,11 @@ class SparkComputeContext(ComputeContext):
     ship_package : bool, optional
         Ship sparkdist's own code to the executors. Default: when they may not have it
         (Spark Connect, non-local masters, or executors running another Python).
+    wait : bool
+        Whether calls block by default (see :class:`ComputeContext`).
+    max_result_size : int, str or None
+        The most one job's results may add up to on the driver (default ``"1g"``); see
+        :class:`ComputeContext`. Spark's own ``spark.driver.maxResultSize`` applies as well.
 
     Examples
     --------
@@ -84,8 +90,9 @@ class SparkComputeContext(ComputeContext):
         spark_config: Mapping[str, Any] | None = None,
         ship_package: bool | None = None,
         wait: bool = True,
+        max_result_size: int | str | None = DEFAULT_MAX_RESULT_SIZE,
     ) -> None:
-        self._set_wait(wait)
+        self._set_wait(wait, max_result_size)
         if session is not None and not _compat.is_spark_session(session):
             raise ArgumentTypeError(f"session must be a pyspark SparkSession, got {type(session).__name__}")
         building = [n for n, v in (("master", master), ("remote", remote), ("num_executors", num_executors),
@@ -273,13 +280,16 @@ class SparkComputeContext(ComputeContext):
                     grouped = session.range(0, n_groups, 1, numPartitions=n_groups).mapInArrow(
                         fold, _worker.RESULT_SCHEMA
                     )
-                    return _reduce.collect_outcomes(grouped)
+                    return _reduce.collect_outcomes(grouped, self.max_result_size)
                 ids = session.range(0, n_splits, 1, numPartitions=n_splits)
                 func = functools.partial(_worker.spark_map_splits, task_bytes, splits_bytes)
                 mapped = ids.mapInArrow(func, _worker.RESULT_SCHEMA)
             if reduce_bytes is None:
-                return _reduce.collect_outcomes(mapped)
-            return _reduce.tree_reduce(mapped, n_splits, reduce_bytes)
+                return _reduce.collect_outcomes(mapped, self.max_result_size)
+            return _reduce.tree_reduce(mapped, n_splits, reduce_bytes, self.max_result_size)
+        except ResultTooLargeError:
+            self._stop_rest(session)
+            raise
         except Exception as err:
             if _is_spark_error(err):
                 raise spark_failure(err) from None
@@ -302,11 +312,16 @@ class SparkComputeContext(ComputeContext):
             if _compat.is_connect(session):
                 func = functools.partial(_worker.spark_exec_tasks, batch_bytes, chunk, n_calls, tag)
                 mapped = session.range(0, n_tasks, 1, numPartitions=n_tasks).mapInArrow(func, _worker.RESULT_SCHEMA)
-                outcomes = _reduce.collect_outcomes(mapped)
+                outcomes = _reduce.collect_outcomes(mapped, self.max_result_size, "call")
             else:  # classic: an RDD of task numbers skips SQL planning, the cheapest job Spark has
                 part = functools.partial(_worker.rdd_exec_tasks, batch_bytes, chunk, n_calls, tag)
                 rows = session.sparkContext.parallelize(range(n_tasks), n_tasks).mapPartitions(part).collect()
-                outcomes = [(key, status, _serde.loads(payload)) for key, status, payload in rows]
+                outcomes = _reduce.assemble(
+                    ((key, 0, 1, status, payload) for key, status, payload in rows), self.max_result_size, "call"
+                )
+        except ResultTooLargeError:
+            self._stop_rest(session)
+            raise
         except Exception as err:
             if not _is_spark_error(err):
                 raise
@@ -316,6 +331,14 @@ class SparkComputeContext(ComputeContext):
             index, info = stopped  # continue_on_failure=False: Spark cancelled the other tasks
             return [(index, _worker.ERROR, info, None, info["host"])]
         return [(index, status, value, output, where) for index, status, (value, output, where) in outcomes]
+
+    def _stop_rest(self, session: SparkSession) -> None:
+        """After a refused result: stop what the job still runs (Connect streams results, so
+        its query may still be going)."""
+        tag = _active_tag.get()
+        if tag is not None:
+            with contextlib.suppress(Exception):
+                _compat.interrupt_tag(session, tag)
 
     def _parquet_engine(self, session: SparkSession, source: Any) -> str:
         """ "arrow" when the executors can open the files with pyarrow, else "spark" (engine="auto");
@@ -368,6 +391,13 @@ class SparkComputeContext(ComputeContext):
         if self._session is not None and not _compat.is_stopped(self._session):
             _compat.interrupt_tag(self._session, tag)
 
+    def _release(self, tag: str) -> tuple[int, int] | None:
+        super()._release(tag)
+        final = _connect_progress.pop(tag, None)
+        if self._session is not None and not _compat.is_connect(self._session):
+            return None  # classic: Spark's status tracker still knows the job's tasks
+        return final or (0, 0)
+
     def _progress(self, tag: str) -> tuple[int, int]:
         if self._session is None or _compat.is_stopped(self._session):
             return _connect_progress.get(tag, (0, 0))
@@ -415,9 +445,29 @@ def _is_spark_error(err: BaseException) -> bool:
 _PY_TRACE = re.compile(r"Traceback \(most recent call last\):.*?(?=\n\s*at |\n\n|\Z)", re.S)
 
 
-def spark_failure(err: BaseException) -> JobError:
-    """A Spark/Py4J failure outside the user's code, condensed to what a user can act on."""
+_MAX_RESULT = re.compile(
+    r"Total size of serialized results of (\d+) tasks \(([^)]*)\) is bigger than "
+    r"spark\.driver\.maxResultSize \(([^)]*)\)"
+)
+
+
+def spark_failure(err: BaseException) -> JobError | ResultTooLargeError:
+    """A Spark/Py4J failure outside the user's code, condensed to what a user can act on.
+
+    >>> spark_failure(RuntimeError("Job aborted due to stage failure: Total size of serialized results "
+    ...     "of 3 tasks (1100.0 MiB) is bigger than spark.driver.maxResultSize (1024.0 MiB)")).setting
+    'spark.driver.maxResultSize'
+    """
     text = str(err)
+    limit = _MAX_RESULT.search(text)
+    if limit is not None:
+        tasks, size, cap = limit.groups()
+        return ResultTooLargeError(
+            f"the results of {tasks} Spark tasks ({size}) passed Spark's spark.driver.maxResultSize ({cap}); "
+            "the job was stopped. Return less from each call, combine results on the executors (distribute_job's "
+            "reduce=), or raise spark.driver.maxResultSize when the session is created (it cannot change later).",
+            setting="spark.driver.maxResultSize",
+        )
     match = _PY_TRACE.search(text)
     trace = match.group(0) if match else ""
     last = (

@@ -60,6 +60,18 @@ MISUSES = [
         "spark_config",
     ),
     ("context-wait-not-bool", lambda c, t: sd.LocalComputeContext(wait="yes"), sd.ArgumentTypeError, "wait"),
+    (
+        "context-max-result-size-unit",
+        lambda c, t: sd.LocalParallelComputeContext(1, max_result_size="2 lots"),
+        sd.InvalidArgumentError,
+        "max_result_size",
+    ),
+    (
+        "context-max-result-size-zero",
+        lambda c, t: setattr(c, "max_result_size", 0),
+        sd.InvalidArgumentError,
+        "max_result_size",
+    ),
     ("parquet-path-missing", lambda c, t: sd.ParquetData(t / "nope").validate(), sd.DataNotFoundError, "nope"),
     ("parquet-path-type", lambda c, t: sd.ParquetData(3.5), sd.ArgumentTypeError, "path"),
     ("parquet-engine", lambda c, t: sd.ParquetData(t, engine="duck"), sd.InvalidArgumentError, "engine"),
