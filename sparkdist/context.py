@@ -143,10 +143,9 @@ class ComputeContext(abc.ABC):
     def _release(self, tag: str) -> tuple[int, int] | None:
         """Job ``tag`` has ended: forget what the context kept for it (so thousands of jobs leave
         nothing behind) and return its final progress, or None when it can still be looked up."""
-        final = self._progress(tag)
-        self._jobs.pop(tag, None)
+        done, total = self._jobs.pop(tag, [0, 0])
         self._cancelled.discard(tag)
-        return final
+        return done, total
 
     def _check_cancelled(self) -> None:
         tag = _active_tag.get()
@@ -309,9 +308,9 @@ class LocalParallelComputeContext(ComputeContext):
         return sum(f.done() for f in futures), len(futures)
 
     def _release(self, tag: str) -> tuple[int, int] | None:
-        final = super()._release(tag)
-        self._futures.pop(tag, None)  # the futures hold the job's pickled results
-        return final
+        super()._release(tag)
+        futures = self._futures.pop(tag, [])  # they hold the job's pickled results
+        return sum(f.done() for f in futures), len(futures)
 
     def _cancel(self, tag: str) -> None:
         """Drop the job's queued calls and end the worker processes running its others."""
