@@ -10,7 +10,7 @@ export SPARK_LOCAL_IP := 127.0.0.1
 export PYSPARK_PYTHON := $(CURDIR)/$(PY)
 PYTEST := $(PY) -m pytest -q -p no:randomly
 
-.PHONY: demo test setup java lint test-none test-local test-cluster test-connect test-notebooks bench clean
+.PHONY: demo test setup java lint test-none test-local test-cluster test-connect test-notebooks bench soak clean
 
 demo: setup
 	$(PY) examples/demo.py
@@ -54,6 +54,9 @@ bench: setup
 	$(PY) benchmarks/bench_exec.py --connect
 	$(PY) benchmarks/bench_pema.py
 	$(PY) benchmarks/bench_parquet.py
+
+soak: setup
+	for mode in inproc parallel local cluster connect; do (cd benchmarks && ../$(PY) soak.py --mode $$mode) || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info

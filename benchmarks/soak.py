@@ -108,6 +108,10 @@ def main() -> int:
     for key in start:
         print(f"{key:12}{start[key]:>8}{end[key]:>8}")
     print(f"jobs kept by get_jobs(): {len(sd.get_jobs())}; Spark jobs still active: {active}")
+    if isinstance(ctx, sd.SparkComputeContext):
+        ctx.stop()
+    elif isinstance(ctx, sd.LocalParallelComputeContext):
+        ctx.close()
     grew = [k for k in start if end[k] > start[k] + (2 if k == "fds" else 0)]
     if grew or active:
         print(f"FAILED: grew: {grew}, active Spark jobs: {active}")
