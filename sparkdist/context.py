@@ -316,15 +316,19 @@ class LocalParallelComputeContext(ComputeContext):
         """Drop the job's queued calls and end the worker processes running its others."""
         super()._cancel(tag)
         futures = self._futures.get(tag, [])
-        for f in futures:
-            f.cancel()
-        if any(not f.done() for f in futures):
-            with self._lock:
-                pool, self._pool = self._pool, None
-            if pool is not None:
-                for proc in list(getattr(pool, "_processes", {}).values()):
-                    proc.terminate()
-                pool.shutdown(wait=False, cancel_futures=True)
+        if not any(f.running() for f in futures):
+            for f in futures:
+                f.cancel()
+            return
+        # Some are running: end the pool. Its shutdown cancels the queued calls; cancelling them
+        # here first would make the pool's manager thread fail on them when it sees the workers die.
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            processes = list(getattr(pool, "_processes", {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for proc in processes:
+                proc.terminate()
 
     def close(self) -> None:
         """Shut the worker processes down."""
