@@ -3,7 +3,12 @@
 The map stage emits one result per split (possibly cut into parts). Groups of about √n
 *consecutive* splits are routed to one partition each (``repartitionById``), sorted, and folded
 on the executors in split order, so ``reduce`` only has to be associative, not commutative.
-The driver then receives about √n partials instead of n.
+The driver then receives about √n partials instead of n. When the split count is not known
+before the job runs (an arbitrary DataFrame under Spark Connect, or after a shuffle), groups have a
+fixed size instead of being sized by a counting pass: the reduce stays one Spark job.
+
+The driver side lives here too: result rows are reassembled and counted against the context's
+``max_result_size`` as they arrive.
 """
 
 from __future__ import annotations
@@ -119,28 +124,31 @@ def format_bytes(n: int | None) -> str:
     return f"{value:.1f} {unit}"
 
 
-def tree_reduce(mapped: DataFrame, n_splits: int | None, reduce_bytes: bytes, limit: int | None) -> list[Outcome]:
-    """Reduce the map stage's outcomes on the executors; returns ≈√n group outcomes."""
+#: Splits per group when the split count is not known before the job runs: up to 4,096 splits
+#: the driver still gets at most √n partials, and no pass is spent counting the splits.
+UNKNOWN_N_GROUP = 64
+
+
+def tree_reduce(
+    mapped: DataFrame, n_splits: int | None, reduce_bytes: bytes, limit: int | None, slots: int
+) -> list[Outcome]:
+    """Reduce the map stage's outcomes on the executors, in the same Spark job; returns ≈√n group
+    outcomes (groups of :data:`UNKNOWN_N_GROUP` when ``n_splits`` is unknown, as under Spark
+    Connect: routed to ``slots`` partitions, several groups per partition)."""
     from pyspark.sql import functions as F
 
-    persisted = None
     if n_splits is None:
-        # The split count of an arbitrary DataFrame is unknown without running it (Connect has no
-        # RDD); keep the small map output and count its splits, then reduce from the cache.
-        persisted = mapped = mapped.persist()
-        top = mapped.agg(F.max("split")).collect()[0][0]
-        n_splits = 0 if top is None else int(top) + 1
-    try:
+        size, n_partitions = UNKNOWN_N_GROUP, max(1, slots)
+    else:
         size = group_size(n_splits)
-        n_groups = -(-n_splits // size) if n_splits else 0
-        if n_groups >= n_splits:  # one or two splits: nothing to gain from another stage
+        n_partitions = -(-n_splits // size) if n_splits else 0
+        if n_partitions >= n_splits:  # one or two splits: nothing to gain from another stage
             return collect_outcomes(mapped, limit)
-        grouped = mapped.withColumn("_group", (F.col("split") / F.lit(size)).cast("int"))
-        routed = _compat.repartition_by_id(grouped, n_groups, "_group").sortWithinPartitions("split", "part")
-        reduced = routed.mapInArrow(
-            functools.partial(_worker.spark_reduce_groups, reduce_bytes, size, limit), _worker.RESULT_SCHEMA
-        )
-        return collect_outcomes(reduced, limit)
-    finally:
-        if persisted is not None:
-            persisted.unpersist()
+    grouped = mapped.withColumn("_group", (F.col("split") / F.lit(size)).cast("int"))
+    # Each group lands whole in one partition (ids are taken modulo n_partitions); sorted by split,
+    # a partition's groups arrive one after another, each in split order.
+    routed = _compat.repartition_by_id(grouped, n_partitions, "_group").sortWithinPartitions("split", "part")
+    reduced = routed.mapInArrow(
+        functools.partial(_worker.spark_reduce_groups, reduce_bytes, size, limit), _worker.RESULT_SCHEMA
+    )
+    return collect_outcomes(reduced, limit)

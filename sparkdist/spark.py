@@ -286,7 +286,7 @@ class SparkComputeContext(ComputeContext):
                 mapped = ids.mapInArrow(func, _worker.RESULT_SCHEMA)
             if reduce_bytes is None:
                 return _reduce.collect_outcomes(mapped, self.max_result_size)
-            return _reduce.tree_reduce(mapped, n_splits, reduce_bytes, self.max_result_size)
+            return _reduce.tree_reduce(mapped, n_splits, reduce_bytes, self.max_result_size, self.task_slots)
         except ResultTooLargeError:
             self._stop_rest(session)
             raise

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import sparkdist as sd
-from sparkdist import _serde, _worker
+from sparkdist import _reduce, _serde, _worker
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,6 +33,25 @@ def test_driver_receives_about_sqrt_n_partials(spark, spark_ctx):
     assert sd.distribute_job(lambda s: int(s["id"].sum()), df, reduce=add, compute_context=spark_ctx) == sum(
         range(10_000)
     )
+
+
+def split_sums(split):
+    return [int(split["id"].sum())]
+
+
+def test_tree_reduce_without_knowing_the_split_count(spark, spark_ctx, monkeypatch):
+    # after a shuffle (and always under Connect) the split count is unknown until the job runs:
+    # fixed-size groups of consecutive splits (64; 4 here to keep the test small), still folded in
+    # split order, in the same job
+    monkeypatch.setattr(_reduce, "UNKNOWN_N_GROUP", 4)
+    df = spark.range(0, 3000, 1, numPartitions=2).repartition(10)
+    task = _worker.SplitTask(func=split_sums, args=(), kwargs={}, chunked=False)
+    outcomes = spark_ctx._run_splits(_serde.dumps(task), task, sd.SparkData(df), _serde.dumps(add))
+    assert [split for split, _, _ in outcomes] == [0, 4, 8]  # 10 splits in groups of 4
+    per_split = sd.distribute_job(split_sums, df, compute_context=spark_ctx)
+    assert len(per_split) == 10
+    assert [v for _, _, part in outcomes for v in part] == [v for part in per_split for v in part]
+    assert sum(v for part in per_split for v in part) == sum(range(3000))
 
 
 def test_planned_parquet_splits_reduce_in_a_tree(spark_ctx, parquet_dir):
