@@ -134,16 +134,17 @@ def tree_reduce(
 ) -> list[Outcome]:
     """Reduce the map stage's outcomes on the executors, in the same Spark job; returns ≈√n group
     outcomes (groups of :data:`UNKNOWN_N_GROUP` when ``n_splits`` is unknown, as under Spark
-    Connect: routed to ``slots`` partitions, several groups per partition)."""
+    Connect). Groups are routed to at most ``slots`` partitions, so the stage runs in one wave."""
     from pyspark.sql import functions as F
 
     if n_splits is None:
         size, n_partitions = UNKNOWN_N_GROUP, max(1, slots)
     else:
         size = group_size(n_splits)
-        n_partitions = -(-n_splits // size) if n_splits else 0
-        if n_partitions >= n_splits:  # one or two splits: nothing to gain from another stage
+        n_groups = -(-n_splits // size) if n_splits else 0
+        if n_groups >= n_splits:  # one or two splits: nothing to gain from another stage
             return collect_outcomes(mapped, limit)
+        n_partitions = min(n_groups, max(1, slots))  # one wave of tasks; a task may fold several groups
     grouped = mapped.withColumn("_group", (F.col("split") / F.lit(size)).cast("int"))
     # Each group lands whole in one partition (ids are taken modulo n_partitions); sorted by split,
     # a partition's groups arrive one after another, each in split order.
