@@ -23,11 +23,11 @@ import os
 import re
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from sparkdist import _compat, _reduce, _serde, _worker
-from sparkdist.errors import ArgumentTypeError, InvalidArgumentError, JobError, ResultTooLargeError
+from sparkdist.errors import ArgumentTypeError, InvalidArgumentError, JobError
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -275,6 +275,7 @@ class LocalParallelComputeContext(ComputeContext):
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
         self._futures: dict[str, list[concurrent.futures.Future[bytes]]] = {}
+        self._kills = 0  # pools ended by a cancel: other jobs' work on them is run again
         _live_pools.add(self)
 
     @property
@@ -320,15 +321,18 @@ class LocalParallelComputeContext(ComputeContext):
             for f in futures:
                 f.cancel()
             return
-        # Some are running: end the pool. Its shutdown cancels the queued calls; cancelling them
-        # here first would make the pool's manager thread fail on them when it sees the workers die.
+        # Some are running: end the pool's workers. Its manager thread then fails every future of
+        # the pool (running or queued) with BrokenProcessPool; cancelling them here first would make
+        # it stumble on the cancelled ones. Other jobs' lost work is run again (see _run_units).
         with self._lock:
             pool, self._pool = self._pool, None
+            self._kills += 1
         if pool is not None:
-            processes = list(getattr(pool, "_processes", {}).values())
-            pool.shutdown(wait=False, cancel_futures=True)
-            for proc in processes:
+            for proc in list(getattr(pool, "_processes", {}).values()):
                 proc.terminate()
+            # not cancel_futures: a future cancelled by shutdown never wakes an as_completed() waiting
+            # on it; failing with BrokenProcessPool does
+            pool.shutdown(wait=False)
 
     def close(self) -> None:
         """Shut the worker processes down."""
@@ -345,26 +349,23 @@ class LocalParallelComputeContext(ComputeContext):
             return []
         payloads = [_serde.dumps((task_bytes, i, split)) for i, split in enumerate(splits)]
         budget = _reduce.ResultBudget(self.max_result_size)
-        futures: list[concurrent.futures.Future[bytes]] = []
+        results: dict[int, tuple[str, bytes]] = {}
+
+        def arrived(i: int, raw: bytes) -> bool:
+            split, status, payload = _serde.loads(raw)
+            budget.add(len(payload), split, "split", status, payload)
+            results[split] = (status, payload)
+            return False
+
         try:
-            futures = [self._submit(_worker.run_local_payload, p) for p in payloads]
-            results = []
-            for future in futures:
-                split, status, payload = _serde.loads(future.result())
-                budget.add(len(payload), split, "split", status, payload)
-                results.append((split, status, payload))
-        except ResultTooLargeError:
-            for pending in futures:
-                pending.cancel()
-            raise
+            self._run_units(_worker.run_local_payload, [(p,) for p in payloads], arrived)
         except concurrent.futures.process.BrokenProcessPool as err:
-            self.close()
             raise JobError(
                 f"a worker process of {self!r} died while running the job ({err}). In a script, keep the code that "
                 "starts jobs under `if __name__ == '__main__':` (workers are spawned and import the main module); "
                 "otherwise a worker ran out of memory or crashed. The pool will be restarted on the next job."
             ) from err
-        return [(split, status, _serde.loads(payload)) for split, status, payload in results]
+        return [(split, status, _serde.loads(payload)) for split, (status, payload) in sorted(results.items())]
 
     def _run_calls(
         self, batch_bytes: bytes, batch: _worker.CallBatch, n_calls: int, chunk: int, once: bool
@@ -373,28 +374,57 @@ class LocalParallelComputeContext(ComputeContext):
             n_calls = 1
         groups = [list(range(start, min(n_calls, start + chunk))) for start in range(0, n_calls, chunk)]
         budget = _reduce.ResultBudget(self.max_result_size)
-        futures: list[concurrent.futures.Future[bytes]] = []
+        done: list[tuple[str, list[tuple[int, str, Any, str | None]]]] = []
+
+        def arrived(i: int, raw: bytes) -> bool:
+            worker, records = _serde.loads(raw)
+            for index, status, payload, _output in records:
+                budget.add(len(payload), index, "call", status, payload)
+            done.append((worker, [(i, s, _serde.loads(p), o) for i, s, p, o in records]))
+            # the first failure ends the job (the queued calls are dropped)
+            return batch.stop_on_failure and any(r[1] == _worker.ERROR for r in records)
+
         try:
-            futures = [self._submit(_worker.run_local_calls, batch_bytes, g) for g in groups]
-            done = []
-            for future in concurrent.futures.as_completed(futures):
-                worker, records = _serde.loads(future.result())
-                for index, status, payload, _output in records:
-                    budget.add(len(payload), index, "call", status, payload)
-                done.append((worker, [(i, s, _serde.loads(p), o) for i, s, p, o in records]))
-                if batch.stop_on_failure and any(r[1] == _worker.ERROR for r in records):
-                    for pending in futures:  # the first failure ends the job: drop the queued calls
-                        pending.cancel()
-                    break
-        except ResultTooLargeError:
-            for pending in futures:
-                pending.cancel()
-            raise
+            self._run_units(_worker.run_local_calls, [(batch_bytes, g) for g in groups], arrived)
         except concurrent.futures.process.BrokenProcessPool as err:
-            self.close()
             raise JobError(f"a worker process of {self!r} died while running the calls ({err})") from err
         where = _local_where() if once else None
         return [(*r, where or worker) for worker, records in done for r in records]
+
+    def _run_units(self, fn: Any, units: list[tuple[Any, ...]], arrived: Callable[[int, bytes], bool]) -> None:
+        """Run ``fn(*units[i])`` for every i in the pool; ``arrived(i, result)`` sees each result as it
+        comes and may end the job early by returning True (the queued units are dropped).
+
+        Units lost because *another* job's cancel ended the shared pool are run again on a fresh
+        pool, so that cancel costs this job time but never its result."""
+        pending = set(range(len(units)))
+        while pending:
+            kills = self._kills
+            futures = {self._submit(fn, *units[i]): i for i in sorted(pending)}
+            try:
+                for future in concurrent.futures.as_completed(futures):
+                    raw = future.result()
+                    pending.discard(futures[future])
+                    if arrived(futures[future], raw):
+                        pending.clear()
+                        break
+            except (concurrent.futures.CancelledError, concurrent.futures.process.BrokenProcessPool):
+                # the pool is gone (its futures are failed by its own manager thread; leave them be)
+                if self._kills != kills:  # ended by a cancel, which also replaced it
+                    if _active_tag.get() not in self._cancelled:
+                        continue  # another job's cancel: run what was lost again
+                    raise
+                with self._lock:  # a worker crashed: the next job gets a fresh pool
+                    broken, self._pool = self._pool, None
+                if broken is not None:
+                    broken.shutdown(wait=False)
+                raise
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+            for future in futures:  # ended early: drop what is still queued
+                future.cancel()
 
     def __repr__(self) -> str:
         return f"LocalParallelComputeContext(n_workers={self.n_workers})"

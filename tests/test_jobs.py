@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import operator
 import os
 import signal
 import threading
@@ -130,6 +131,28 @@ def test_cancel_really_stops_the_work(ctx, tmp_path, spark_mode):
         tracker = ctx.session.sparkContext.statusTracker()
         assert until(lambda: not tracker.getActiveJobsIds(), 10)
     assert sd.exec_job(pow, 2, elem_args=[5], compute_context=ctx) == [25]  # the context runs the next job normally
+
+
+@pytest.mark.modes("none")
+def test_cancelling_one_job_does_not_cost_another_its_result(tmp_path, numbers):
+    # LocalParallel ends its shared pool to stop a cancelled job's running calls; the other job's
+    # lost work is run again on a fresh pool
+    ctx = sd.LocalParallelComputeContext(2)
+    try:
+        victim = sd.exec_job(
+            sleepy, 0.5, str(tmp_path), elem_args=list(range(20)), task_chunk_size=1, wait=False, compute_context=ctx
+        )
+        calls = sd.exec_job(sleepy, 0.1, elem_args=list(range(6)), task_chunk_size=1, wait=False, compute_context=ctx)
+        split_sums = sd.distribute_job(
+            lambda s: int(s["k"].sum()), numbers, reduce=operator.add, wait=False, compute_context=ctx
+        )
+        assert until(lambda: len(list(tmp_path.iterdir())) >= 1)
+        assert victim.cancel()
+        assert calls.result(timeout=60) == list(range(6))
+        assert split_sums.result(timeout=60) == int(numbers["k"].sum())
+        assert victim.wait(30) and victim.status == "canceled"
+    finally:
+        ctx.close()
 
 
 def test_cancel_a_distribute_job(ctx, numbers):
