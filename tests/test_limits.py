@@ -116,7 +116,7 @@ def test_sparks_own_max_result_size_is_translated(spark):
     # the cluster-mode session runs with spark.driver.maxResultSize=100m (tests/conftest.py)
     ctx = sd.SparkComputeContext(spark, max_result_size=None)
     with pytest.raises(sd.ResultTooLargeError, match=r"spark\.driver\.maxResultSize") as info:
-        sd.exec_job(bytes, elem_args=[40 << 20] * 4, task_chunk_size=1, compute_context=ctx)
+        sd.exec_job(bytes, elem_args=[40 << 20] * 3, task_chunk_size=1, compute_context=ctx)
     assert info.value.setting == "spark.driver.maxResultSize"
     assert "Py4J" not in str(info.value) and "at org.apache" not in str(info.value)
     assert sd.exec_job(len, elem_args=["ab"], compute_context=ctx) == [2]
