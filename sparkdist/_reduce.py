@@ -54,7 +54,7 @@ def assemble(rows: Iterable[tuple[int, int, int, str, bytes]], limit: int | None
     budget = ResultBudget(limit)
     by_key: dict[int, list[tuple[int, str, bytes]]] = {}
     for key, part, _nparts, status, payload in rows:
-        budget.add(len(payload), key, what, status, payload)
+        budget.add(key, what, status, payload)
         by_key.setdefault(key, []).append((part, status, payload))
     out: list[Outcome] = []
     for key in sorted(by_key):
@@ -67,9 +67,9 @@ class ResultBudget:
     """Counts the bytes of results arriving on the driver against the context's max_result_size.
 
     >>> budget = ResultBudget(1000)
-    >>> budget.add(600, 0, "split", "ok")
+    >>> budget.add(0, "split", "ok", bytes(600))
     >>> try:
-    ...     budget.add(600, 1, "split", "ok")
+    ...     budget.add(1, "split", "ok", bytes(600))
     ... except ResultTooLargeError as err:
     ...     print(err.size, err.limit, err.setting)
     1200 1000 max_result_size
@@ -79,9 +79,9 @@ class ResultBudget:
         self.limit = limit
         self.total = 0
 
-    def add(self, nbytes: int, key: int, what: str, status: str, payload: bytes = b"") -> None:
-        """Count one arriving piece; raise when it is a result refused on the worker or the total
-        passes the limit."""
+    def add(self, key: int, what: str, status: str, payload: bytes) -> None:
+        """Count one arriving (pickled) piece; raise when it is a result refused on the worker or
+        the total passes the limit."""
         if status == _worker.TOO_LARGE:
             size = int(_serde.loads(payload))
             raise ResultTooLargeError(
@@ -90,7 +90,7 @@ class ResultBudget:
                 limit=self.limit,
                 size=size,
             )
-        self.total += nbytes
+        self.total += len(payload)
         if self.limit is not None and self.total > self.limit:
             raise ResultTooLargeError(
                 f"the results coming back to the driver passed max_result_size={format_bytes(self.limit)} "

@@ -115,7 +115,8 @@ class ComputeContext(abc.ABC):
     def max_result_size(self, value: int | str | None) -> None:
         self._max_result_size = parse_size(value, "max_result_size")
 
-    def _set_wait(self, wait: Any, max_result_size: Any = DEFAULT_MAX_RESULT_SIZE) -> None:
+    def _init_settings(self, wait: Any, max_result_size: Any) -> None:
+        """Check and keep the settings every context takes; start the per-job bookkeeping."""
         if not isinstance(wait, bool):
             raise ArgumentTypeError(f"wait must be True or False, got {wait!r}")
         self.wait = wait
@@ -207,7 +208,7 @@ class LocalComputeContext(ComputeContext):
     """
 
     def __init__(self, *, wait: bool = True, max_result_size: int | str | None = DEFAULT_MAX_RESULT_SIZE) -> None:
-        self._set_wait(wait, max_result_size)
+        self._init_settings(wait, max_result_size)
 
     @property
     def is_distributed(self) -> bool:
@@ -268,7 +269,7 @@ class LocalParallelComputeContext(ComputeContext):
         wait: bool = True,
         max_result_size: int | str | None = DEFAULT_MAX_RESULT_SIZE,
     ) -> None:
-        self._set_wait(wait, max_result_size)
+        self._init_settings(wait, max_result_size)
         if n_workers is not None and (not isinstance(n_workers, int) or isinstance(n_workers, bool) or n_workers < 1):
             raise InvalidArgumentError(f"n_workers must be a positive int or None, got {n_workers!r}")
         self.n_workers = n_workers or os.cpu_count() or 1
@@ -353,7 +354,7 @@ class LocalParallelComputeContext(ComputeContext):
 
         def arrived(i: int, raw: bytes) -> bool:
             split, status, payload = _serde.loads(raw)
-            budget.add(len(payload), split, "split", status, payload)
+            budget.add(split, "split", status, payload)
             results[split] = (status, payload)
             return False
 
@@ -379,7 +380,7 @@ class LocalParallelComputeContext(ComputeContext):
         def arrived(i: int, raw: bytes) -> bool:
             worker, records = _serde.loads(raw)
             for index, status, payload, _output in records:
-                budget.add(len(payload), index, "call", status, payload)
+                budget.add(index, "call", status, payload)
             done.append((worker, [(i, s, _serde.loads(p), o) for i, s, p, o in records]))
             # the first failure ends the job (the queued calls are dropped)
             return batch.stop_on_failure and any(r[1] == _worker.ERROR for r in records)

@@ -92,7 +92,7 @@ class SparkComputeContext(ComputeContext):
         wait: bool = True,
         max_result_size: int | str | None = DEFAULT_MAX_RESULT_SIZE,
     ) -> None:
-        self._set_wait(wait, max_result_size)
+        self._init_settings(wait, max_result_size)
         if session is not None and not _compat.is_spark_session(session):
             raise ArgumentTypeError(f"session must be a pyspark SparkSession, got {type(session).__name__}")
         building = [n for n, v in (("master", master), ("remote", remote), ("num_executors", num_executors),

@@ -152,3 +152,23 @@ def parquet_dir(tmp_path_factory: pytest.TempPathFactory, numbers: pd.DataFrame)
         )
     (d / "_SUCCESS").write_text("")
     return d
+
+
+@pytest.fixture
+def no_spark_job_running():
+    """A check for after a test's jobs: the context's classic session has no active Spark job
+    (polled for 20 s). Spark Connect has no status tracker on the client, so there it checks nothing."""
+
+    def check(ctx: object) -> None:
+        import time
+
+        session = getattr(ctx, "_session", None)
+        if session is None or type(session).__module__.startswith("pyspark.sql.connect"):
+            return
+        tracker = session.sparkContext.statusTracker()
+        deadline = time.monotonic() + 20
+        while tracker.getActiveJobsIds() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert list(tracker.getActiveJobsIds()) == []
+
+    return check

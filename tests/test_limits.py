@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 import sparkdist as sd
@@ -29,25 +27,18 @@ def transfers(ctx) -> bool:
     return not isinstance(ctx, sd.LocalComputeContext)
 
 
-def no_spark_job_left(ctx) -> None:
-    session = getattr(ctx, "_session", None)
-    if session is None or type(session).__module__.startswith("pyspark.sql.connect"):
-        return
-    tracker = session.sparkContext.statusTracker()
-    deadline = time.monotonic() + 30
-    while tracker.getActiveJobsIds() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert tracker.getActiveJobsIds() == []
-
-
 def test_default_is_one_gib_like_spark_and_settable():
     assert sd.LocalComputeContext().max_result_size == 1 << 30
     assert sd.LocalComputeContext(max_result_size=None).max_result_size is None
     assert sd.LocalComputeContext(max_result_size="64 MiB").max_result_size == 64 << 20
     assert sd.LocalComputeContext(max_result_size=5000).max_result_size == 5000
+    with pytest.raises(sd.ArgumentTypeError, match=r"max_result_size must be .*got \[1\]"):
+        sd.LocalComputeContext(max_result_size=[1])
+    with pytest.raises(sd.InvalidArgumentError, match=r"max_result_size must be .*got -3"):
+        sd.SparkComputeContext(master="local[2]", max_result_size=-3)
 
 
-def test_results_adding_up_past_the_limit_stop_the_job(limited, numbers):
+def test_results_adding_up_past_the_limit_stop_the_job(limited, numbers, no_spark_job_running):
     # each split's result is under the limit; together they are over it
     def part(split):
         return bytes(600 * KB)
@@ -61,7 +52,7 @@ def test_results_adding_up_past_the_limit_stop_the_job(limited, numbers):
     assert isinstance(err, MemoryError)
     assert err.limit == 1 << 20 and err.size > 1 << 20 and err.setting == "max_result_size"
     assert "reduce=" in str(err)  # says what to do about it
-    no_spark_job_left(limited)
+    no_spark_job_running(limited)
     # the same context runs a correct job afterwards
     assert sum(sd.distribute_job(len, numbers, compute_context=limited)) == len(numbers)
 
@@ -87,7 +78,7 @@ def test_a_reduced_result_over_the_limit_is_refused(limited, numbers):
     assert sd.distribute_job(len, numbers, reduce=concat, compute_context=limited) == len(numbers)
 
 
-def test_exec_job_results_past_the_limit(limited):
+def test_exec_job_results_past_the_limit(limited, no_spark_job_running):
     if not transfers(limited):
         assert len(sd.exec_job(bytes, elem_args=[400 * KB] * 4, compute_context=limited)) == 4
         return
@@ -97,7 +88,7 @@ def test_exec_job_results_past_the_limit(limited):
         assert info.value.limit == 1 << 20
     with pytest.raises(sd.ResultTooLargeError, match=r"the result of call 1 is 2\.0 MiB"):
         sd.exec_job(bytes, elem_args=[10, 2048 * KB], compute_context=limited)
-    no_spark_job_left(limited)
+    no_spark_job_running(limited)
     assert sd.exec_job(len, elem_args=["ab", "cde"], compute_context=limited) == [2, 3]
 
 

@@ -56,17 +56,6 @@ def settled(before: dict[str, int], slack: dict[str, int], seconds: float = 20.0
         time.sleep(0.2)
 
 
-def no_spark_job_running(ctx) -> None:
-    session = getattr(ctx, "_session", None)
-    if session is None or type(session).__module__.startswith("pyspark.sql.connect"):
-        return  # Spark Connect has no status tracker on the client
-    tracker = session.sparkContext.statusTracker()
-    deadline = time.monotonic() + 20
-    while tracker.getActiveJobsIds() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert list(tracker.getActiveJobsIds()) == []
-
-
 def one_job(ctx, i: int) -> None:
     """A small job of one of three kinds, checked."""
     kind = i % 3
@@ -82,7 +71,7 @@ def one_job(ctx, i: int) -> None:
 SLACK = {"threads": 0, "fds": 2, "temp": 0}
 
 
-def test_a_thousand_small_jobs_in_a_row_leave_nothing_behind(ctx):
+def test_a_thousand_small_jobs_in_a_row_leave_nothing_behind(ctx, no_spark_job_running):
     for i in range(6):  # warm up: pools, Python workers, shipped package, py4j connections
         one_job(ctx, i)
     before = snapshot()
@@ -97,7 +86,7 @@ def test_a_thousand_small_jobs_in_a_row_leave_nothing_behind(ctx):
     no_spark_job_running(ctx)
 
 
-def test_eight_threads_submitting_at_once(ctx):
+def test_eight_threads_submitting_at_once(ctx, no_spark_job_running):
     def worker(t: int) -> list[int]:
         out = []
         one_job(ctx, t)
@@ -119,7 +108,7 @@ def test_eight_threads_submitting_at_once(ctx):
 
 
 @pytest.mark.parametrize("n_jobs", [8])
-def test_jobs_submitted_from_threads_without_waiting_all_finish(ctx, n_jobs):
+def test_jobs_submitted_from_threads_without_waiting_all_finish(ctx, n_jobs, no_spark_job_running):
     jobs: list[sd.Job] = []
     lock = threading.Lock()
 
