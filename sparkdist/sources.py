@@ -267,8 +267,8 @@ class SparkData(DataSource):
         df = self.frame()
         n_splits = _compat.known_partitions(df)
         warnings = []
-        slots = _compat.task_slots(_compat.session_of(df))
-        if n_splits is not None and n_splits < slots:
+        slots = compute_context.task_slots if compute_context is not None else _compat.task_slots(df.sparkSession)
+        if n_splits is not None and slots is not None and n_splits < slots:
             warnings.append(f"fewer splits than task slots ({n_splits} < {slots}): consider df.repartition({slots})")
         return ValidationReport(
             source=f"Spark DataFrame ({'Spark Connect' if _compat.is_connect(df) else 'classic'})",
