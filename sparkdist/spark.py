@@ -24,6 +24,7 @@ from sparkdist import _compat, _reduce, _serde, _worker
 from sparkdist.context import DEFAULT_MAX_RESULT_SIZE, ComputeContext, _active_tag
 from sparkdist.errors import (
     ArgumentTypeError,
+    ComputeContextError,
     DataSourceError,
     InvalidArgumentError,
     JobError,
@@ -226,6 +227,8 @@ class SparkComputeContext(ComputeContext):
         local = (self._remote is None and _compat.is_local_master(target)) or (
             self._remote is not None and not self._remote.startswith("sc://")
         )
+        if self._remote is not None and not local:
+            check_reachable(self._remote)
         builder = SparkSession.builder.remote(self._remote) if self._remote else SparkSession.builder.master(target)
         builder = builder.appName(self._app_name)
         if local:
@@ -583,6 +586,29 @@ def spark_failure(err: BaseException) -> JobError | ResultTooLargeError:
 
 def _tail(trace: str, lines: int = 12) -> str:
     return "\n".join(trace.strip().splitlines()[-lines:])
+
+
+def check_reachable(url: str, timeout: float = 10.0) -> None:
+    """Raise ComputeContextError, naming ``url``, when nothing accepts connections at a Spark Connect
+    URL (``sc://host:port/;params``); pyspark itself would retry for minutes before saying so.
+
+    >>> check_reachable("sc://127.0.0.1:1")
+    Traceback (most recent call last):
+    ...
+    sparkdist.errors.ComputeContextError: cannot reach the Spark Connect server at sc://127.0.0.1:1 (127.0.0.1:1): ConnectionRefusedError: [Errno 111] Connection refused. Check that the server runs and the host and port are right (the default port is 15002).
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.split(";", 1)[0])
+    host, port = parts.hostname or "localhost", parts.port or 15002
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as err:
+        raise ComputeContextError(
+            f"cannot reach the Spark Connect server at {url} ({host}:{port}): {type(err).__name__}: {err}. "
+            "Check that the server runs and the host and port are right (the default port is 15002)."
+        ) from err
 
 
 #: Seconds after which a Spark Connect server's task slots are probed again (executors come and go).

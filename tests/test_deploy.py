@@ -287,3 +287,17 @@ def test_no_temporary_folder_is_left_after_exit(tmp_path):
     zip_path = Path(out.stdout.strip())
     assert out.returncode == 0 and zip_path.name.endswith(".zip"), out.stderr
     assert not zip_path.parent.exists(), f"{zip_path.parent} was left behind"
+
+
+def test_unreachable_connect_server_is_a_clear_error():
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"sc://127.0.0.1:{port}"
+    ctx = sd.SparkComputeContext(remote=url)
+    start = time.monotonic()
+    with pytest.raises(sd.ComputeContextError, match=f"cannot reach the Spark Connect server at {url}"):
+        sd.exec_job(len, elem_args=[[1]], compute_context=ctx)
+    assert time.monotonic() - start < 30  # pyspark alone retries for minutes
