@@ -6,6 +6,7 @@ anything supplied from outside.
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import site
@@ -96,8 +97,48 @@ def _is_user_file(file: str, install_dirs: tuple[str, ...]) -> bool:
     return not any(f"{ext}{os.sep}" in real for ext in (".zip", ".egg", ".whl", ".pex"))
 
 
+@functools.cache
+def _installed_in(folder: str) -> frozenset[str]:
+    """Top-level modules that pip (or any installer writing ``*.dist-info``) installed into ``folder``.
+
+    A library can sit outside the interpreter's own folders (a venv that sees another environment's
+    site-packages through a .pth file, PYTHONPATH, Databricks' library folders) and is still
+    installed there, with its metadata next to it. The user's editable installs keep their code in
+    the project folder, away from their metadata, so they stay user code.
+    """
+    names: set[str] = set()
+    try:
+        entries = [e for e in os.scandir(folder) if e.name.endswith(".dist-info") and e.is_dir()]
+    except OSError:
+        return frozenset()
+    for entry in entries:
+        try:
+            with open(os.path.join(entry.path, "top_level.txt"), encoding="utf-8") as fh:
+                names.update(line.strip() for line in fh if line.strip())
+            continue
+        except OSError:
+            pass
+        try:  # no top_level.txt (wheels built by newer tools): the first path parts in RECORD
+            with open(os.path.join(entry.path, "RECORD"), encoding="utf-8") as fh:
+                for line in fh:
+                    first = line.split(",", 1)[0].split("/", 1)[0]
+                    names.add(first[:-3] if first.endswith(".py") else first)
+        except OSError:
+            pass
+    return frozenset(names)
+
+
+def _is_installed(name: str, file: str) -> bool:
+    """Whether module ``name`` (loaded from ``file``) sits in a folder where an installer put it."""
+    path = os.path.realpath(file)
+    package = os.path.basename(path) == "__init__.py"
+    folder = os.path.dirname(os.path.dirname(path) if package else path)
+    return name in _installed_in(folder)
+
+
 def _user_modules() -> list[types.ModuleType]:
-    """Loaded top-level modules that live outside the interpreter's install directories.
+    """Loaded top-level modules of the user's own code: outside the interpreter's install folders,
+    not in an archive, and not installed by pip into the folder they come from.
 
     >>> import json
     >>> json in _user_modules()
@@ -116,7 +157,7 @@ def _user_modules() -> list[types.ModuleType]:
                     user = False
                 else:
                     install_dirs = install_dirs or _install_dirs()
-                    user = _is_user_file(str(file), install_dirs)
+                    user = _is_user_file(str(file), install_dirs) and not _is_installed(name, str(file))
                 _module_is_user[name] = user
             if user:
                 found.append(mod)

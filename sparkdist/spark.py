@@ -6,6 +6,7 @@ import atexit
 import contextlib
 import functools
 import hashlib
+import importlib.resources
 import logging
 import os
 import re
@@ -66,8 +67,8 @@ class SparkComputeContext(ComputeContext):
     spark_config : mapping, optional
         Further Spark settings of a built session.
     ship_package : bool, optional
-        Ship sparkdist's own code to the executors. Default: when they may not have it
-        (Spark Connect, non-local masters, or executors running another Python).
+        Ship sparkdist's own code to the executors (a small zip, once per session), so that they
+        need not have it installed. Default (None): yes. False when they surely have this very version.
     task_slots : int, optional
         How many tasks the cluster runs at once, used to size splits and batches of calls.
         Default: detected from the cluster (see :attr:`task_slots`).
@@ -265,18 +266,9 @@ class SparkComputeContext(ComputeContext):
 
     # -- shipping sparkdist to executors ----------------------------------------------------------
 
-    def _needs_package(self, session: SparkSession) -> bool:
-        if self._ship_package is not None:
-            return self._ship_package
-        if _compat.is_connect(session):
-            return True
-        master = _compat.conf_get(session, "spark.master") or ""
-        python = _compat.conf_get(session, "spark.pyspark.python") or os.environ.get("PYSPARK_PYTHON") or "python3"
-        return not _compat.is_local_master(master) or not same_python(python, sys.executable)
-
     def _ensure_shipped(self, session: SparkSession) -> None:
         key = str(getattr(session, "session_id", id(session)))
-        if key in self._shipped_to or not self._needs_package(session):
+        if key in self._shipped_to or self._ship_package is False:
             return
         path = package_zip()
         try:
@@ -635,49 +627,38 @@ def _first_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text.splitlines()[0][:300] if text else ''}"
 
 
-def same_python(a: str, b: str) -> bool:
-    """Whether two interpreter paths run the same Python environment: the same binary *and* the
-    same virtual environment (a venv's python is a symlink to its base interpreter, so the binary
-    alone does not tell a venv without sparkdist from ours).
-
-    >>> import sys
-    >>> same_python(sys.executable, sys.executable), same_python("python3", sys.executable)
-    (True, False)
-    """
-    if os.sep not in a or os.sep not in b:  # a bare name is looked up on the executors' PATH
-        return a == b
-
-    def env(path: str) -> str | None:
-        root = os.path.dirname(os.path.dirname(os.path.abspath(path)))
-        return root if os.path.exists(os.path.join(root, "pyvenv.cfg")) else None
-
-    return os.path.realpath(a) == os.path.realpath(b) and env(a) == env(b)
-
-
 _zip_lock = threading.Lock()
 _zip_path: str | None = None
 
 
 def package_zip() -> str:
-    """A zip of this sparkdist package (built once per process, in a directory private to the user)."""
+    """A zip of this sparkdist package (built once per process, in a directory private to the user).
+
+    Works wherever sparkdist was imported from: a folder, or itself a zip or wheel on the path (as
+    with ``spark-submit --py-files sparkdist.whl``)."""
     global _zip_path
     with _zip_lock:
         if _zip_path is None or not os.path.exists(_zip_path):
-            pkg_dir = os.path.dirname(os.path.abspath(__file__))
-            files = []
-            for root, dirs, names in os.walk(pkg_dir):
-                dirs[:] = [d for d in dirs if d != "__pycache__"]
-                files += [os.path.join(root, n) for n in sorted(names) if n.endswith(".py") or n == "py.typed"]
+            files = sorted(_package_files(importlib.resources.files("sparkdist"), "sparkdist"))
             digest = hashlib.sha256()
-            for f in files:
-                with open(f, "rb") as fh:
-                    digest.update(f.encode() + fh.read())
+            for name, data in files:
+                digest.update(name.encode() + data)
             tmp = tempfile.mkdtemp(prefix="sparkdist-")  # mode 0700
             atexit.register(shutil.rmtree, tmp, ignore_errors=True)  # nothing left in /tmp after exit
             path = os.path.join(tmp, f"sparkdist_{digest.hexdigest()[:12]}.zip")
             with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-                for f in files:
-                    zf.write(f, os.path.join("sparkdist", os.path.relpath(f, pkg_dir)))
+                for name, data in files:
+                    zf.writestr(name, data)
             os.chmod(path, 0o600)
             _zip_path = path
         return _zip_path
+
+
+def _package_files(folder: Any, prefix: str) -> Iterator[tuple[str, bytes]]:
+    """(name in the zip, content) of the package's source files, from a folder or an archive."""
+    for item in folder.iterdir():
+        if item.is_dir():
+            if item.name != "__pycache__":
+                yield from _package_files(item, f"{prefix}/{item.name}")
+        elif item.name.endswith(".py") or item.name == "py.typed":
+            yield f"{prefix}/{item.name}", item.read_bytes()

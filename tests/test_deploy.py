@@ -12,6 +12,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -202,15 +203,12 @@ def test_task_slots_must_be_a_positive_int():
 # -- shipping to executors that run another venv -----------------------------------------------------
 
 
-@pytest.mark.modes("local")
-@pytest.mark.slow
-def test_executors_in_another_venv_on_the_same_base_get_sparkdist_shipped(tmp_path):
-    # A venv without sparkdist, built on the same base interpreter as ours: its python is a
-    # symlink to the same binary. It sees our libraries (pyarrow, pandas, pyspark) through a .pth
-    # file, but not sparkdist (.pth files of a folder listed in a .pth file are not run).
-    venv = tmp_path / "executors"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
-    python = venv / "bin" / "python"
+def venv_without_sparkdist(folder: Path) -> Path:
+    """A venv built on our base interpreter (its python is a symlink to the same binary) that sees our
+    libraries (pyarrow, pandas, pyspark) through a .pth file, but not sparkdist (the .pth files of a
+    folder listed in a .pth file are not run, so sparkdist's editable install is not seen)."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True, timeout=120)
+    python = folder / "bin" / "python"
     site = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         capture_output=True,
@@ -219,8 +217,15 @@ def test_executors_in_another_venv_on_the_same_base_get_sparkdist_shipped(tmp_pa
     ).stdout.strip()
     ours = next(p for p in sys.path if p.endswith("site-packages") and Path(p, "pyarrow").exists())
     Path(site, "ours.pth").write_text(ours + "\n")
-    probe = subprocess.run([str(python), "-c", "import pyarrow, pandas, pyspark; import sparkdist"], cwd=tmp_path)
-    assert probe.returncode != 0, "the executors' venv can import sparkdist"
+    probe = subprocess.run([str(python), "-c", "import pyarrow, pandas, pyspark; import sparkdist"], cwd=folder)
+    assert probe.returncode != 0, f"{python} can import sparkdist"
+    return python
+
+
+@pytest.mark.modes("local")
+@pytest.mark.slow
+def test_executors_in_another_venv_on_the_same_base_get_sparkdist_shipped(tmp_path):
+    python = venv_without_sparkdist(tmp_path / "executors")
     script = tmp_path / "job.py"
     script.write_text(
         textwrap.dedent(
@@ -239,17 +244,6 @@ def test_executors_in_another_venv_on_the_same_base_get_sparkdist_shipped(tmp_pa
         [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
     )
     assert "GOT: 6" in out.stdout, out.stdout + out.stderr[-3000:]
-
-
-def test_same_python_tells_venvs_apart(tmp_path):
-    from sparkdist.spark import same_python
-
-    venv = tmp_path / "v"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
-    other = str(venv / "bin" / "python")
-    assert same_python(sys.executable, sys.executable)
-    assert not same_python(other, sys.executable)
-    assert same_python(other, other)
 
 
 # -- the user's session and machine left as found ---------------------------------------------------
@@ -301,3 +295,39 @@ def test_unreachable_connect_server_is_a_clear_error():
     with pytest.raises(sd.ComputeContextError, match=f"cannot reach the Spark Connect server at {url}"):
         sd.exec_job(len, elem_args=[[1]], compute_context=ctx)
     assert time.monotonic() - start < 30  # pyspark alone retries for minutes
+
+
+@pytest.mark.slow
+def test_spark_submit_with_the_wheel_on_py_files(tmp_path):
+    """The README's spark-submit recipe: neither the driver's nor the executors' Python has sparkdist;
+    it comes from the wheel given to --py-files, and reaches the executors from there."""
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(ROOT)],
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
+    wheel = next(wheels.glob("sparkdist-*.whl"))
+    python = venv_without_sparkdist(tmp_path / "venv")
+    data = tmp_path / "data"
+    data.mkdir()
+    pd.DataFrame({"x": np.arange(1000.0)}).to_parquet(data / "part-0.parquet", row_group_size=100)
+    env = {
+        **os.environ,
+        "PYSPARK_PYTHON": str(python),
+        "PYSPARK_DRIVER_PYTHON": str(python),
+        "SPARK_CONF_DIR": str(ROOT / "conf"),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+    }
+    cmd = [
+        str(Path(sys.executable).parent / "spark-submit"),
+        "--master", "local-cluster[1,1,1024]",
+        "--conf", "spark.executor.memory=768m",
+        "--py-files", str(wheel),
+        str(ROOT / "examples" / "spark_submit_job.py"),
+        str(data),
+    ]  # fmt: skip
+    out = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert "RESULT rows=1000 sum=499500.0 distributed=True" in out.stdout, out.stdout + out.stderr[-3000:]
+    assert f"sparkdist imported from {wheel}" in out.stdout, out.stdout
