@@ -254,6 +254,8 @@ class SparkComputeContext(ComputeContext):
         elif isinstance(source, ParquetData) and self._parquet_engine(session, source) == "spark":
             try:
                 frame = source.spark_frame(session)  # classic Spark lists the files here
+                if _compat.is_connect(session):
+                    _ = frame.schema  # Connect analyses lazily: a bad path fails here, not as a job failure
             except Exception as err:
                 if not _is_spark_error(err):
                     raise

@@ -281,3 +281,10 @@ def test_engine_arrow_with_a_path_pyarrow_cannot_open(spark_ctx, viewfs):
     with pytest.raises(sd.DataSourceError, match=r"engine='arrow' reads 'viewfs://.*' with pyarrow, which cannot") as i:
         sd.distribute_job(len, sd.ParquetData(viewfs, engine="arrow"), compute_context=spark_ctx)
     assert "engine='auto' or 'spark'" in str(i.value)
+
+
+def test_engine_spark_with_a_path_spark_cannot_open(spark_ctx, viewfs):
+    for uri, error in (("nosuchscheme://x/y", sd.DataSourceError), (viewfs + "/nothing-here", sd.DataNotFoundError)):
+        with pytest.raises(error, match=r"Spark's reader \(spark\.read\.parquet\) cannot read") as info:
+            sd.distribute_job(len, sd.ParquetData(uri, engine="spark"), compute_context=spark_ctx)
+        assert uri in str(info.value) and "\n" not in str(info.value)
