@@ -749,16 +749,16 @@ def _cannot_open(path: str, reason: str, engine: str = "auto") -> _ArrowOpenErro
         )
     else:
         message = (
-            f"pyarrow cannot open '{path}': {reason}. Check the path: pyarrow opens local paths and the URIs "
-            "pyarrow.fs knows (file://, s3://, gs://, abfss://, hdfs://); in a Spark compute context sparkdist "
-            "tries Spark's reader for any other scheme."
+            f"pyarrow cannot open '{path}': {reason}. Check the path (pyarrow opens local paths and the URIs "
+            "pyarrow.fs knows: file://, s3://, gs://, abfss://, hdfs://) and, for remote storage, pyarrow's "
+            "credentials; in a Spark compute context sparkdist tries Spark's reader when pyarrow cannot open a path."
         )
     return _ArrowOpenError(message, path=path, reason=reason)
 
 
 # A Java class name opening a line, as in "org.apache.hadoop.fs.UnsupportedFileSystemException: ..."
 # or Spark Connect's "(org.apache...Exception) ...": the line names its own type.
-_JAVA_CLASS = re.compile(r"^\(?[a-z][\w$]*(?:\.[\w$]+)+\)?[:\s]")
+_JAVA_CLASS = re.compile(r"^\(?[a-z][\w$]*(?:\.[a-z][\w$]*)*\.[A-Z][\w$]*\)?[:\s]")
 
 
 def _one_line(err: BaseException, limit: int = 300) -> str:
