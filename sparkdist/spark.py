@@ -283,7 +283,7 @@ class SparkComputeContext(ComputeContext):
     def _run_splits(
         self, task_bytes: bytes, task: _worker.SplitTask, source: DataSource, reduce_bytes: bytes | None
     ) -> list[Outcome]:
-        from sparkdist.sources import LocalSplit, PandasData, ParquetData, SparkData
+        from sparkdist.sources import LocalSplit, PandasData, ParquetData, SparkData, spark_reader_error
 
         session = self.session
         self.check_usable()
@@ -299,7 +299,14 @@ class SparkComputeContext(ComputeContext):
                 )
             frame: DataFrame | None = source.frame()
         elif isinstance(source, ParquetData) and self._parquet_engine(session, source) == "spark":
-            frame = source.spark_frame(session)
+            try:
+                frame = source.spark_frame(session)  # classic Spark lists the files here
+                if _compat.is_connect(session):
+                    _ = frame.schema  # Connect analyses lazily: a bad path fails here, not as a job failure
+            except Exception as err:
+                if not _is_spark_error(err):
+                    raise
+                raise spark_reader_error(source.paths, err) from err
         elif isinstance(source, (ParquetData, PandasData)):
             splits = source.local_splits(self.task_slots)
             frame = None
@@ -398,15 +405,21 @@ class SparkComputeContext(ComputeContext):
                 _compat.interrupt_tag(session, tag)
 
     def _parquet_engine(self, session: SparkSession, source: Any) -> str:
-        """ "arrow" when the executors can open the files with pyarrow, else "spark" (engine="auto");
-        the reason for a fallback is logged once per context and path."""
+        """ "arrow" when the driver and the executors can open the files with pyarrow, else "spark"
+        (engine="auto"); the reason for a fallback is logged once per context and path. When neither
+        pyarrow on the driver nor Spark's reader can open the path, a DataSourceError names both."""
         if source.engine != "auto":
             return str(source.engine)
         key = tuple(source.paths)
         if key not in self._engines:
-            ok, reason = (True, "") if source.arrow_readable() else (False, "pyarrow cannot open it on the driver")
-            if ok and not _compat.executors_share_filesystem(session):
+            failure = source.arrow_failure()
+            if failure is not None:
+                source._schema_in(self)  # Spark's reader must open it, or the error names both attempts
+                ok, reason = False, f"pyarrow cannot open it on the driver ({failure})"
+            elif not _compat.executors_share_filesystem(session):
                 ok, reason = self._probe_executors(session, source)
+            else:
+                ok, reason = True, ""
             self._engines[key] = "arrow" if ok else "spark"
             if not ok:
                 log.warning(
@@ -422,7 +435,9 @@ class SparkComputeContext(ComputeContext):
         try:
             row = session.range(0, 1, 1, numPartitions=1).mapInArrow(probe, "ok boolean, reason string").collect()[0]
         except Exception as err:  # the probe itself failed (for example sparkdist missing there)
-            return False, f"the probe job failed: {str(err).splitlines()[0][:300]}"
+            from sparkdist.sources import _one_line
+
+            return False, f"the probe job failed: {_one_line(err)}"
         return bool(row.ok), str(row.reason)
 
     # -- jobs: tags, cancel, progress ------------------------------------------------------------
