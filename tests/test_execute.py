@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -233,3 +234,45 @@ def test_stop_on_failure_cancels_the_other_calls(ctx, tmp_path):
         )  # fmt: skip
     # without cancelling, all 59 other calls would finish (about 6 s on 2 slots)
     assert len(list(tmp_path.iterdir())) < 30
+
+
+def chatty_both(i):
+    print(f"call {i} says hello")
+    print(f"call {i} warns", file=__import__("sys").stderr)
+    time.sleep(0.002)  # let the other threads run meanwhile
+    return i
+
+
+def test_calls_from_many_threads_leave_stdout_and_random_state_alone(capfd):
+    # The in-process context runs calls in the caller's threads: output capture and seeding must not
+    # race (it used to leave sys.stdout pointing at a dead buffer, and the global RNGs seeded).
+    import sys
+
+    out, err = sys.stdout, sys.stderr
+    random.seed(5)
+    np.random.seed(5)
+    before = random.getstate(), np.random.get_state()[1].copy()
+    results: dict[int, object] = {}
+
+    def work(t):
+        show = t % 2 == 0
+        for _ in range(5):
+            results[t] = sd.exec_job(
+                chatty_both, elem_args=list(range(10)), console_output=show, rng_seed=t, wait=True,
+                compute_context=sd.LocalComputeContext(),
+            )  # fmt: skip
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert sys.stdout is out and sys.stderr is err
+    assert random.getstate() == before[0] and np.array_equal(np.random.get_state()[1], before[1])
+    assert all(r == list(range(10)) for r in results.values())
+    print("still visible")
+    captured = capfd.readouterr()
+    assert "still visible" in captured.out
+    shown = [line for line in captured.out.splitlines() if "says hello" in line]
+    assert len(shown) == 4 * 5 * 10  # the four threads with console_output=True, each line once
+    assert all(line.startswith("[") for line in shown)  # every shown line carries its call's prefix
