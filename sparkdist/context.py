@@ -1,4 +1,5 @@
-"""Compute contexts: where work runs. The current context is per thread and per asyncio task.
+"""Compute contexts: where work runs. ``set_compute_context`` sets the default of the whole process;
+``with ctx:`` makes a context current for a block of one thread or asyncio task.
 
 >>> from sparkdist import LocalComputeContext, get_compute_context, set_compute_context
 >>> ctx = LocalComputeContext()
@@ -463,21 +464,40 @@ def _default_context() -> ComputeContext:
     return ctx
 
 
-def get_compute_context() -> ComputeContext:
-    """The current compute context.
+_process_default: ComputeContext | None = None  # set_compute_context's, for every thread
 
-    Default: :class:`LocalComputeContext`, except that when a SparkSession is already active in
-    the process (a Databricks or Jupyter notebook with ``spark`` defined) the default wraps it.
+
+def get_compute_context() -> ComputeContext:
+    """The current compute context: the innermost ``with ctx:`` block of this thread or asyncio task,
+    else the one :func:`set_compute_context` made the default of the whole process, else
+    :class:`LocalComputeContext` -- except that when a SparkSession is already active in the process
+    (a Databricks or Jupyter notebook with ``spark`` defined) the default wraps it.
     """
     ctx = _current.get()
-    return ctx if ctx is not None else _default_context()
+    if ctx is not None:
+        return ctx
+    return _process_default if _process_default is not None else _default_context()
 
 
-def set_compute_context(compute_context: ComputeContext) -> ComputeContext:
-    """Make ``compute_context`` current (in this thread / asyncio task); return the previous one."""
-    check_context(compute_context, "compute_context")
+def set_compute_context(compute_context: ComputeContext | None) -> ComputeContext:
+    """Make ``compute_context`` the default of the whole process, every thread included (RevoScaleR's
+    ``rxSetComputeContext``); None goes back to the automatic default. Returns the context that was
+    current before. Inside a ``with ctx:`` block that block's context stays current until it ends.
+
+    >>> import threading
+    >>> previous = set_compute_context(LocalParallelComputeContext(2))
+    >>> seen = []
+    >>> t = threading.Thread(target=lambda: seen.append(get_compute_context()))
+    >>> t.start(); t.join()
+    >>> seen[0]
+    LocalParallelComputeContext(n_workers=2)
+    >>> _ = set_compute_context(None)
+    """
+    global _process_default
+    if compute_context is not None:
+        check_context(compute_context, "compute_context")
     previous = get_compute_context()
-    _current.set(compute_context)
+    _process_default = compute_context
     return previous
 
 
