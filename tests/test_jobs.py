@@ -235,3 +235,41 @@ print("LISTED", [(j.id, j.status) for j in sd.get_jobs()])
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert "LISTED [('sparkdist-job-1', 'finished')]" in out.stdout, out.stderr[-2000:]
+
+
+def test_a_job_is_a_concurrent_futures_future(ctx):
+    import asyncio
+
+    jobs = [sd.exec_job(sleepy, 0.2, elem_args=[i], wait=False, compute_context=ctx) for i in range(3)]
+    assert all(isinstance(job, concurrent.futures.Future) for job in jobs)
+    done, not_done = concurrent.futures.wait(jobs, timeout=120)
+    assert len(done) == 3 and not not_done
+    more = [sd.exec_job(sleepy, 0.1, elem_args=[i], wait=False, compute_context=ctx) for i in range(3)]
+    assert sorted(job.result() for job in concurrent.futures.as_completed(more, timeout=120)) == [[0], [1], [2]]
+
+    async def main():
+        job = sd.exec_job(sleepy, 0.1, elem_args=[7], wait=False, compute_context=ctx)
+        return await asyncio.wrap_future(job)
+
+    assert asyncio.run(main()) == [7]
+
+
+def test_cancelling_a_running_job_wakes_futures_waiters(ctx, tmp_path):
+    job = sd.exec_job(sleepy, 2.0, str(tmp_path), elem_args=list(range(40)), wait=False, compute_context=ctx)
+    assert until(lambda: job.status == "running")
+    waiter = concurrent.futures.ThreadPoolExecutor(1).submit(concurrent.futures.wait, [job], 120)
+    time.sleep(0.3)
+    assert job.cancel()
+    done, _ = waiter.result(timeout=120)
+    assert job in done and job.cancelled() and job.status == "canceled"
+    with pytest.raises(concurrent.futures.CancelledError, match=job.id):
+        job.result()
+    assert len(list(tmp_path.iterdir())) < 40
+
+
+def test_jobs_that_do_not_wait_share_a_bounded_set_of_threads():
+    before = threading.active_count()
+    jobs = [sd.exec_job(sleepy, 0.05, elem_args=[i], wait=False) for i in range(3 * sd.jobs.MAX_RUNNING_JOBS)]
+    peak = threading.active_count()
+    assert [job.result(timeout=120) for job in jobs] == [[i] for i in range(3 * sd.jobs.MAX_RUNNING_JOBS)]
+    assert peak - before <= sd.jobs.MAX_RUNNING_JOBS
