@@ -62,7 +62,7 @@ def test_one_result_over_the_limit_is_not_sent(limited, numbers):
         return bytes(2048 * KB)
 
     if not transfers(limited):
-        return
+        pytest.skip("the in-process context moves no results, so max_result_size does not apply")
     with pytest.raises(sd.ResultTooLargeError, match=r"the result of split \d+ is 2\.0 MiB") as info:
         sd.distribute_job(huge, numbers, compute_context=limited)
     assert info.value.size >= 2048 * KB
@@ -72,7 +72,7 @@ def test_one_result_over_the_limit_is_not_sent(limited, numbers):
 def test_a_reduced_result_over_the_limit_is_refused(limited, numbers):
     # each split returns 700 KiB; folded on the workers (or summed on arrival) they pass 1 MiB
     if not transfers(limited):
-        return
+        pytest.skip("the in-process context moves no results, so max_result_size does not apply")
     with pytest.raises(sd.ResultTooLargeError, match="max_result_size"):
         sd.distribute_job(lambda s: bytes(700 * KB), numbers, reduce=concat, compute_context=limited)
     assert sd.distribute_job(len, numbers, reduce=concat, compute_context=limited) == len(numbers)
