@@ -59,6 +59,7 @@ def __getattr__(name: str) -> object:
 def __dir__() -> list[str]:
     return sorted([*globals(), *_SUBPACKAGES])
 
+
 __all__ = [
     "ArgumentTypeError",
     "ColumnNotFoundError",

@@ -122,7 +122,8 @@ class ComputeContext(abc.ABC):
             raise ArgumentTypeError(f"wait must be True or False, got {wait!r}")
         self.wait = wait
         self.max_result_size = max_result_size
-        self._jobs: dict[str, list[int]] = {}  # tag -> [done, total] for in-process progress
+        self._jobs: dict[str, list[int]] = {}  # tag -> [done, total] splits or calls, in-process progress
+        self._units: dict[str, tuple[int, int]] = {}  # tag -> (splits or calls in all, per Spark task)
         self._cancelled: set[str] = set()
 
     @contextlib.contextmanager
@@ -146,6 +147,7 @@ class ComputeContext(abc.ABC):
         """Job ``tag`` has ended: forget what the context kept for it (so thousands of jobs leave
         nothing behind) and return its final progress, or None when it can still be looked up."""
         done, total = self._jobs.pop(tag, [0, 0])
+        self._units.pop(tag, None)
         self._cancelled.discard(tag)
         return done, total
 
@@ -153,6 +155,13 @@ class ComputeContext(abc.ABC):
         tag = _active_tag.get()
         if tag is not None and tag in self._cancelled:
             raise concurrent.futures.CancelledError(f"{tag} was canceled")
+
+    def _plan_units(self, total: int, per_task: int = 1) -> None:
+        """The running job processes ``total`` splits or calls, ``per_task`` of them in each task of its
+        first Spark stage: progress is counted in those, not in tasks."""
+        tag = _active_tag.get()
+        if tag is not None:
+            self._units[tag] = (total, max(1, per_task))
 
     def _count(self, done: int = 0, total: int = 0) -> None:
         tag = _active_tag.get()
@@ -276,7 +285,7 @@ class LocalParallelComputeContext(ComputeContext):
         self.n_workers = n_workers or os.cpu_count() or 1
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
-        self._futures: dict[str, list[concurrent.futures.Future[bytes]]] = {}
+        self._futures: dict[str, list[tuple[concurrent.futures.Future[bytes], int]]] = {}  # with their units
         self._kills = 0  # pools ended by a cancel: other jobs' work on them is run again
         _live_pools.add(self)
 
@@ -297,28 +306,30 @@ class LocalParallelComputeContext(ComputeContext):
                 )
             return self._pool
 
-    def _submit(self, fn: Any, *args: Any) -> concurrent.futures.Future[bytes]:
-        """Submit to the pool, remembering the future under the current job (for cancel and progress)."""
+    def _submit(self, fn: Any, *args: Any, units: int = 1) -> concurrent.futures.Future[bytes]:
+        """Submit to the pool, remembering the future under the current job (for cancel, and for progress
+        in ``units``: the splits or calls it runs)."""
         self._check_cancelled()
         future = self._get_pool().submit(fn, *args)
         tag = _active_tag.get()
         if tag is not None:
-            self._futures.setdefault(tag, []).append(future)
+            self._futures.setdefault(tag, []).append((future, units))
         return future
 
     def _progress(self, tag: str) -> tuple[int, int]:
         futures = self._futures.get(tag, [])
-        return sum(f.done() for f in futures), len(futures)
+        return sum(n for f, n in futures if f.done()), sum(n for _, n in futures)
 
     def _release(self, tag: str) -> tuple[int, int] | None:
         super()._release(tag)
-        futures = self._futures.pop(tag, [])  # they hold the job's pickled results
-        return sum(f.done() for f in futures), len(futures)
+        final = self._progress(tag)
+        self._futures.pop(tag, None)  # they hold the job's pickled results
+        return final
 
     def _cancel(self, tag: str) -> None:
         """Drop the job's queued calls and end the worker processes running its others."""
         super()._cancel(tag)
-        futures = self._futures.get(tag, [])
+        futures = [f for f, _ in self._futures.get(tag, [])]
         if not any(f.running() for f in futures):
             for f in futures:
                 f.cancel()
@@ -387,13 +398,21 @@ class LocalParallelComputeContext(ComputeContext):
             return batch.stop_on_failure and any(r[1] == _worker.ERROR for r in records)
 
         try:
-            self._run_units(_worker.run_local_calls, [(batch_bytes, g) for g in groups], arrived)
+            self._run_units(
+                _worker.run_local_calls, [(batch_bytes, g) for g in groups], arrived, [len(g) for g in groups]
+            )
         except concurrent.futures.process.BrokenProcessPool as err:
             raise JobError(f"a worker process of {self!r} died while running the calls ({err})") from err
         where = _local_where() if once else None
         return [(*r, where or worker) for worker, records in done for r in records]
 
-    def _run_units(self, fn: Any, units: list[tuple[Any, ...]], arrived: Callable[[int, bytes], bool]) -> None:
+    def _run_units(
+        self,
+        fn: Any,
+        units: list[tuple[Any, ...]],
+        arrived: Callable[[int, bytes], bool],
+        sizes: list[int] | None = None,
+    ) -> None:
         """Run ``fn(*units[i])`` for every i in the pool; ``arrived(i, result)`` sees each result as it
         comes and may end the job early by returning True (the queued units are dropped).
 
@@ -402,7 +421,7 @@ class LocalParallelComputeContext(ComputeContext):
         pending = set(range(len(units)))
         while pending:
             kills = self._kills
-            futures = {self._submit(fn, *units[i]): i for i in sorted(pending)}
+            futures = {self._submit(fn, *units[i], units=sizes[i] if sizes else 1): i for i in sorted(pending)}
             try:
                 for future in concurrent.futures.as_completed(futures):
                     raw = future.result()

@@ -90,6 +90,7 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         self._cancel_requested = False
         self._output: list[str] = []
         self._final_progress: tuple[int, int] | None = None
+        self._seen = (0, 0)  # the most progress shown so far: it never goes backwards
         with _registry_lock:
             _registry.append(self)
 
@@ -143,13 +144,21 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
 
     @property
     def progress(self) -> tuple[int, int]:
-        """(tasks done, tasks total) as far as known."""
-        if not self.done():
-            return self.context._progress(self.id)
-        done, total = self._final_progress or self.context._progress(self.id)
-        if self.status == FINISHED:
-            return (max(done, total), max(done, total))
-        return (done, total)
+        """(done, in all): splits of a distribute_job, calls of an exec_job (Spark tasks where the
+        count of splits is not known ahead, a DataFrame's partitions). Never goes backwards; a
+        finished job is complete."""
+        if self.done() and self._final_progress is not None:
+            done, total = self._final_progress
+        else:
+            done, total = self.context._progress(self.id)
+        with self._condition:
+            seen_done, seen_total = self._seen
+            total = max(total, seen_total)
+            done = min(max(done, seen_done), total) if total else max(done, seen_done)
+            if self.status == FINISHED:
+                done = total = max(done, total)
+            self._seen = (done, total)
+        return done, total
 
     def output(self) -> str:
         """Console output captured so far (exec_job with console_output=True)."""
@@ -287,8 +296,12 @@ def check_progress(progress: Any) -> bool:
     return progress
 
 
+#: IPython shells of notebooks: Jupyter, Databricks, Google Colab.
+_NOTEBOOK_SHELLS = ("ZMQInteractiveShell", "DatabricksShell", "Shell")
+
+
 def _interactive() -> bool:
-    """A terminal, or a Jupyter kernel (a module merely imported, e.g. ipykernel, does not count)."""
+    """A terminal, or a notebook's kernel (a module merely imported, e.g. ipykernel, does not count)."""
     if sys.stderr.isatty():
         return True
     ipython = sys.modules.get("IPython")
@@ -296,10 +309,19 @@ def _interactive() -> bool:
         shell = ipython.get_ipython() if ipython is not None else None
     except Exception:
         shell = None
-    return type(shell).__name__ == "ZMQInteractiveShell"
+    name = type(shell).__name__
+    return name in _NOTEBOOK_SHELLS and (name != "Shell" or type(shell).__module__.startswith("google.colab"))
 
 
-def run(description: str, context: ComputeContext, fn: Callable[[], Any], *, wait: bool, progress: bool) -> Any:
+def run(
+    description: str,
+    context: ComputeContext,
+    fn: Callable[[], Any],
+    *,
+    wait: bool,
+    progress: bool,
+    unit: str = "split",
+) -> Any:
     """Run ``fn`` as a job: inline when waiting (Ctrl-C cancels its Spark work), else on a job thread."""
     if _current_job.get() is not None:  # a call made from inside a running job belongs to that job
         return fn()
@@ -309,7 +331,7 @@ def run(description: str, context: ComputeContext, fn: Callable[[], Any], *, wai
         return job
     job.set_running_or_notify_cancel()
     token = _current_job.set(job)
-    bar = _ProgressBar(job) if progress else None
+    bar = _ProgressBar(job, unit) if progress else None
     interrupted = threading.Event()
     restore = _catch_ctrl_c(job, context, interrupted) if context.is_distributed else None
     try:
@@ -368,13 +390,12 @@ def _catch_ctrl_c(job: Job, context: ComputeContext, interrupted: threading.Even
 
 
 class _ProgressBar:
-    """A tqdm bar (terminal or notebook) fed by polling the job's progress from a thread."""
+    """A tqdm bar (terminal or notebook) fed by polling the job's progress from a thread. It appears
+    once there is something to count (not while a JVM starts) and counts splits or calls."""
 
-    def __init__(self, job: Job) -> None:
-        from tqdm.auto import tqdm
-
-        self.job = job
-        self.bar = tqdm(total=0, desc=job.description[:40], unit="task", leave=False)
+    def __init__(self, job: Job, unit: str = "split") -> None:
+        self.job, self.unit = job, unit
+        self.bar: Any = None
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._poll, name=f"{job.id}-progress", daemon=True)
         self.thread.start()
@@ -382,13 +403,24 @@ class _ProgressBar:
     def _poll(self) -> None:
         while not self.stop.wait(0.25):
             with contextlib.suppress(Exception):
-                done, total = self.job.progress
-                if total and total != self.bar.total:
-                    self.bar.total = total
-                self.bar.n = done
-                self.bar.refresh()
+                self._draw(*self.job.progress)
+
+    def _draw(self, done: int, total: int) -> None:
+        if not total:
+            return
+        if self.bar is None:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=self.job.description[:40], unit=self.unit, leave=False)
+        if total != self.bar.total:
+            self.bar.total = total
+        self.bar.n = done
+        self.bar.refresh()
 
     def close(self) -> None:
         self.stop.set()
         self.thread.join(timeout=1)
-        self.bar.close()
+        if self.bar is not None:
+            with contextlib.suppress(Exception):
+                self._draw(*self.job.progress)
+            self.bar.close()

@@ -273,3 +273,42 @@ def test_jobs_that_do_not_wait_share_a_bounded_set_of_threads():
     peak = threading.active_count()
     assert [job.result(timeout=120) for job in jobs] == [[i] for i in range(3 * sd.jobs.MAX_RUNNING_JOBS)]
     assert peak - before <= sd.jobs.MAX_RUNNING_JOBS
+
+
+def test_progress_counts_calls_and_splits_and_never_goes_backwards(ctx, parquet_dir):
+    seen = []
+    job = sd.exec_job(sleepy, 0.05, elem_args=list(range(30)), task_chunk_size=3, wait=False, compute_context=ctx)
+    while not job.done():
+        seen.append(job.progress)
+        time.sleep(0.02)
+    assert job.result(timeout=120) == list(range(30))
+    assert job.progress == (30, 30)  # calls, not tasks
+    assert all(total in (0, 30) for _, total in seen)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    # a reduce runs two Spark stages: still counted in splits, ending complete
+    source = sd.ParquetData(parquet_dir)
+    n_splits = source.validate(ctx).n_splits
+    job = sd.distribute_job(len, source, reduce=add, wait=False, compute_context=ctx)
+    seen = []
+    while not job.done():
+        seen.append(job.progress)
+        time.sleep(0.02)
+    assert job.result(timeout=120) == 20_000
+    assert job.progress == (n_splits, n_splits)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_notebook_shells_count_as_interactive(monkeypatch):
+    import sys
+    import types
+
+    from sparkdist import jobs
+
+    for module, name in (("ipykernel.zmqshell", "ZMQInteractiveShell"), ("dbruntime", "DatabricksShell"),
+                         ("google.colab._shell", "Shell"), ("IPython.terminal", "Shell")):  # fmt: skip
+        shell = type(name, (), {"__module__": module})()
+        fake = types.ModuleType("IPython")
+        fake.get_ipython = lambda shell=shell: shell  # type: ignore[attr-defined]
+        monkeypatch.setitem(sys.modules, "IPython", fake)
+        monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+        assert jobs._interactive() is (module != "IPython.terminal"), module
