@@ -76,6 +76,9 @@ spark.master.rest.enabled                  false
 """
 
 
+_LIGHT_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+
+
 class ClusterError(RuntimeError):
     """A server did not start or stop as it should; the message carries its log's tail."""
 
@@ -304,6 +307,10 @@ class Cluster:
             SPARK_LOCAL_IP="127.0.0.1",
             SPARK_LOCAL_DIRS=str(self.base_dir / "local"),
             SPARK_DAEMON_MEMORY="512m",
+            # master, workers and spark-class's launcher do little work: a quick JIT and one GC thread
+            # halve their start-up CPU on a 2-core machine (executors and the Connect server keep the defaults)
+            SPARK_DAEMON_JAVA_OPTS=_LIGHT_JVM,
+            SPARK_LAUNCHER_OPTS=_LIGHT_JVM,
             PYSPARK_PYTHON=str(self.executor_python),
             PYSPARK_DRIVER_PYTHON=str(self.executor_python),
         )
@@ -505,6 +512,22 @@ class Cluster:
         if not keep_dir and not os.environ.get("SPARKDIST_KEEP_CLUSTER"):
             shutil.rmtree(self.base_dir, ignore_errors=True)
         return left
+
+
+def own_executor_pids() -> list[int]:
+    """Executor JVMs of this test process: those under its own driver JVM (``local-cluster``) and those
+    under a live cluster's workers, never another process's (others may run tests on this machine)."""
+    import psutil
+
+    roots = [os.getpid(), *(w.pid for cluster in list(_LIVE) for w in list(cluster.workers))]
+    found = []
+    for root in roots:
+        with contextlib.suppress(psutil.Error):
+            for child in psutil.Process(root).children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    if any("CoarseGrainedExecutorBackend" in part for part in child.cmdline()):
+                        found.append(child.pid)
+    return found
 
 
 def _accepts(host: str, port: int) -> bool:

@@ -177,21 +177,26 @@ def spark(spark_mode: str, request: pytest.FixtureRequest) -> Iterator[object]:
     if spark_mode in ("cluster", "standalone"):
         # a Spark result limit that test_limits.py can pass without moving a gigabyte; executors fit a 1g worker
         builder = builder.config("spark.executor.memory", "768m").config("spark.driver.maxResultSize", "100m")
-    session = builder.getOrCreate()
+    started = time.monotonic()
+    try:
+        session = builder.getOrCreate()
+    except Exception as err:
+        if servers is None:
+            raise
+        pytest.exit(f"--spark-mode={spark_mode}: no session: {err}\n{servers.log_tails()}", returncode=1)
     if servers is not None:
-        _check_executors(session, servers, spark_mode)
+        _check_executors(session, servers, spark_mode, started)
     yield session
     session.stop()
     os.environ["PYSPARK_PYTHON"] = python_before
 
 
-def _check_executors(session: object, servers: object, spark_mode: str) -> None:
+def _check_executors(session: object, servers: object, spark_mode: str, started: float) -> None:
     """Before the first test: the session has its 2 executors, and they run the executors' Python,
     cannot import sparkdist and load pyspark from Spark's zip; otherwise the run stops here."""
     import _cluster
 
     assert isinstance(servers, _cluster.Cluster)
-    started = time.monotonic()
     try:
         servers.wait_for_executors(2, timeout=90)
         reports = _cluster.probe_executors(session, partitions=4)
@@ -204,9 +209,8 @@ def _check_executors(session: object, servers: object, spark_mode: str) -> None:
         )
     first = reports[0]
     _SUMMARY.append(
-        f"{spark_mode}: session and executors ready in {time.monotonic() - started:.1f} s after the session "
-        f"started; executors run {first['executable']} (Python {first['version']}), sparkdist not importable, "
-        f"pyspark from {first['pyspark_file'].split('.zip')[0]}.zip"
+        f"{spark_mode}: session, executors and probe job in {time.monotonic() - started:.1f} s; executors run "
+        f"{first['executable']} (Python {first['version']}), sparkdist not importable, pyspark from {first['pyspark_file'].split('.zip')[0]}.zip"
     )
 
 
