@@ -198,6 +198,7 @@ def _check_executors(session: object, servers: object, spark_mode: str, started:
 
     assert isinstance(servers, _cluster.Cluster)
     try:
+        assert [tuple(r) for r in session.range(1).collect()] == [(0,)]  # type: ignore[attr-defined]
         servers.wait_for_executors(2, timeout=90)
         reports = _cluster.probe_executors(session, partitions=4)
     except Exception as err:
