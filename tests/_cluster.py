@@ -125,7 +125,7 @@ def executor_python(venv: Path = EXECUTOR_VENV, log: Callable[[str], None] = pri
         pins = [f"{name}=={version}" for name, version in wanted["packages"].items()]
         steps = [
             [wanted["base"], "-m", "venv", str(venv)],
-            [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", *pins],
+            [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--prefer-binary", "-q", *pins],
         ]
         for cmd in steps:
             done = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
@@ -311,6 +311,8 @@ class Cluster:
             # halve their start-up CPU on a 2-core machine (executors and the Connect server keep the defaults)
             SPARK_DAEMON_JAVA_OPTS=_LIGHT_JVM,
             SPARK_LAUNCHER_OPTS=_LIGHT_JVM,
+            # What Spark 4.3 honours (tried): a classic Python driver's own PYSPARK_PYTHON, and a Connect
+            # server's PYSPARK_PYTHON; a worker's is not consulted. Set everywhere, as spark-env.sh would.
             PYSPARK_PYTHON=str(self.executor_python),
             PYSPARK_DRIVER_PYTHON=str(self.executor_python),
         )
@@ -321,6 +323,8 @@ class Cluster:
         with self._lock:
             self._count += 1
             log = self.base_dir / f"{self._count:02d}-{name}.log"
+        # SIGTERM to the server should this process die without cleaning up (e.g. SIGKILL); the signal
+        # follows the thread that starts the server, so start servers from the main thread
         launcher = ["setpriv", "--pdeathsig", "TERM", "--"] if shutil.which("setpriv") else []
         with open(log, "wb") as out:
             popen = subprocess.Popen(
@@ -642,11 +646,11 @@ def check_executors(reports: list[dict[str, Any]], python: Path) -> str | None:
     not from Spark's zip), or None when they are."""
     problems = []
     for r in reports:
-        where = f"partition {r['partition']} (pid {r['pid']})"
+        where = f"Python worker pid {r['pid']}"
         if r["sparkdist_importable"]:
             problems.append(f"{where}: sparkdist is importable on the executor; it must not be")
         if r["executable"] != str(python):  # not realpath: every venv's python links to the same binary
             problems.append(f"{where}: runs {r['executable']}, not the executors' Python {python}")
         if ".zip" + os.sep not in r["pyspark_file"]:
             problems.append(f"{where}: pyspark comes from {r['pyspark_file']}, not from $SPARK_HOME/python/lib/*.zip")
-    return "\n".join(problems) or None
+    return "\n".join(dict.fromkeys(problems)) or None  # one line per problem and Python worker
