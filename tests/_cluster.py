@@ -283,6 +283,8 @@ class Cluster:
     connect_server: ServerProcess | None = None
     master: ServerProcess | None = None
     marker: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: what the probe job saw on the executors before the first test (tests/conftest.py)
+    executor_reports: list[dict[str, Any]] = field(default_factory=list)
     base_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="sparkdist-cluster-")))
 
     def __post_init__(self) -> None:
@@ -473,16 +475,26 @@ class Cluster:
     def alive_workers(self) -> list[dict[str, Any]]:
         return [w for w in self.master_state()["workers"] if w.get("state") == "ALIVE"]
 
-    def wait_for_executors(self, cores: int, timeout: float = 60.0) -> None:
-        """Wait until the running application holds ``cores`` cores (= executors of 1 core each)."""
+    def wait_for_executors(self, cores: int, timeout: float = 60.0, session: Any = None) -> None:
+        """Wait until the running application holds ``cores`` cores (= executors of 1 core each) at the
+        master. The driver sees a new executor some seconds after the master grants it; with a
+        ``session`` (classic or Connect), also wait until tasks of that session run on that many
+        executors."""
         deadline = time.monotonic() + timeout
         while True:
             apps = self.master_state()["activeapps"]
             if apps and sum(a.get("cores", 0) for a in apps) >= cores:
-                return
+                break
             if time.monotonic() > deadline:
                 raise ClusterError(f"no application got {cores} cores in {timeout:.0f} s: {apps}\n{self.log_tails()}")
             time.sleep(0.2)
+        while session is not None:
+            seen = {r["executor_id"] for r in probe_executors(session, partitions=4 * cores, pause=0.2)}
+            if len(seen) >= cores:
+                return
+            if time.monotonic() > deadline:
+                raise ClusterError(f"tasks ran on executors {sorted(seen)} only, not on {cores}, in {timeout:.0f} s")
+            time.sleep(0.5)
 
     def processes(self) -> list[ServerProcess]:
         procs = [self.master, *(w.process for w in self.workers), self.connect_server]
@@ -586,7 +598,7 @@ def _install_handlers() -> None:
 # executors cannot import tests/_cluster.py).
 _PROBE_SOURCE = """
 def probe(batches):
-    import importlib.util, json, os, sys
+    import importlib.util, json, os, sys, time
     import pandas as pd
     import pyspark
     from pyspark import SparkFiles, TaskContext
@@ -603,10 +615,14 @@ def probe(batches):
             chain.append({"pid": pid, "cmdline": cmd.strip()})
         return chain
 
+    chain = parents(os.getpid())
+    executor = [c["cmdline"].split("--executor-id ")[1].split()[0] for c in chain if "--executor-id " in c["cmdline"]]
     for batch in batches:
+        time.sleep(PAUSE)
         tc = TaskContext.get()
         info = {
             "partition": tc.partitionId() if tc else None,
+            "executor_id": executor[0] if executor else None,
             "executable": sys.executable,
             "version": sys.version.split()[0],
             "sparkdist_importable": importlib.util.find_spec("sparkdist") is not None,
@@ -620,24 +636,26 @@ def probe(batches):
             "PYTHONPATH": os.environ.get("PYTHONPATH"),
             "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON"),
             "pid": os.getpid(),
-            "parents": parents(os.getpid()),
+            "parents": chain,
         }
         yield pd.DataFrame({"info": [json.dumps(info)] * len(batch)})
 """
 
 
-def probe_function() -> Callable[[Iterator[Any]], Iterator[Any]]:
-    """A ``mapInPandas`` function that reports, per row, what the Python worker it ran in looks like."""
-    namespace: dict[str, Any] = {"__name__": "sparkdist_tests_probe"}
+def probe_function(pause: float = 0.0) -> Callable[[Iterator[Any]], Iterator[Any]]:
+    """A ``mapInPandas`` function that reports, per row, what the Python worker it ran in looks like
+    (after ``pause`` seconds per batch, so that a job's tasks spread over the executors)."""
+    namespace: dict[str, Any] = {"__name__": "sparkdist_tests_probe", "PAUSE": pause}
     exec(compile(_PROBE_SOURCE, "<sparkdist-tests-probe>", "exec"), namespace)
     probe: Callable[[Iterator[Any]], Iterator[Any]] = namespace["probe"]
     return probe
 
 
-def probe_executors(session: Any, partitions: int = 4) -> list[dict[str, Any]]:
+def probe_executors(session: Any, partitions: int = 4, pause: float = 0.0) -> list[dict[str, Any]]:
     """Run the probe on ``partitions`` one-row partitions (classic or Spark Connect session); one
-    report per partition."""
-    df = session.range(0, partitions, 1, partitions).mapInPandas(probe_function(), "info string")
+    report per partition. ``executor_id`` is read off the executor JVM's command line: Python workers
+    have no SPARK_EXECUTOR_ID."""
+    df = session.range(0, partitions, 1, partitions).mapInPandas(probe_function(pause), "info string")
     return [json.loads(row[0]) for row in df.collect()]
 
 

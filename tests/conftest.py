@@ -201,6 +201,7 @@ def _check_executors(session: object, servers: object, spark_mode: str, started:
         assert [tuple(r) for r in session.range(1).collect()] == [(0,)]  # type: ignore[attr-defined]
         servers.wait_for_executors(2, timeout=90)
         reports = _cluster.probe_executors(session, partitions=4)
+        servers.executor_reports = reports
     except Exception as err:
         pytest.exit(f"--spark-mode={spark_mode}: no working executors: {err}\n{servers.log_tails()}", returncode=1)
     problem = _cluster.check_executors(reports, servers.executor_python)

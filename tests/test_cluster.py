@@ -31,7 +31,7 @@ def test_a_worker_added_later_gets_an_executor(cluster, spark):
     try:
         assert worker.address not in before
         assert len(cluster.alive_workers()) == 3
-        cluster.wait_for_executors(3)  # the running application takes the new worker's core
+        cluster.wait_for_executors(3, session=spark)  # the running application takes the new worker's core
     finally:
         cluster.stop_worker(worker)
     assert len(cluster.alive_workers()) == 2
