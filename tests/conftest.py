@@ -26,7 +26,9 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import _cluster  # tests/_cluster.py: the servers of the standalone and connect-server modes
 import numpy as np
 import pandas as pd
 import pytest
@@ -108,14 +110,12 @@ def spark_mode(pytestconfig: pytest.Config) -> str:
 
 
 @pytest.fixture(scope="session")
-def cluster(spark_mode: str) -> Iterator[object]:
+def cluster(spark_mode: str) -> Iterator[_cluster.Cluster]:
     """The servers of --spark-mode=standalone|connect-server (a ``tests/_cluster.py`` ``Cluster``):
     ``master_url``, ``connect_url``, ``executor_python``, ``spark_home``, ``add_worker()``,
     ``stop_worker()``, ``wait_for_executors()``. Started once per pytest process, stopped at its end."""
     if spark_mode not in SERVER_MODES:
         pytest.skip("needs --spark-mode=standalone|connect-server")
-    import _cluster
-
     started = time.monotonic()
     try:
         python = _cluster.executor_python(log=lambda line: _SUMMARY.append(f"{spark_mode}: {line}"))
@@ -151,9 +151,9 @@ def connect_url(spark_mode: str, request: pytest.FixtureRequest) -> str:
     """``sc://127.0.0.1:PORT`` of the separate Spark Connect server (--spark-mode=connect-server only)."""
     if spark_mode != "connect-server":
         pytest.skip("needs --spark-mode=connect-server")
-    url = request.getfixturevalue("cluster").connect_url
-    assert isinstance(url, str)
-    return url
+    servers: _cluster.Cluster = request.getfixturevalue("cluster")
+    assert servers.connect_url is not None
+    return servers.connect_url
 
 
 @pytest.fixture(scope="session")
@@ -163,11 +163,11 @@ def spark(spark_mode: str, request: pytest.FixtureRequest) -> Iterator[object]:
     master = MODES[spark_mode]
     assert master is not None
     builder = SparkSession.builder.appName(f"sparkdist-tests-{spark_mode}")
-    servers = request.getfixturevalue("cluster") if spark_mode in SERVER_MODES else None
+    servers: _cluster.Cluster | None = request.getfixturevalue("cluster") if spark_mode in SERVER_MODES else None
     python_before = os.environ["PYSPARK_PYTHON"]
-    if spark_mode == "connect-server":
+    if servers is not None and servers.connect_url:
         builder = builder.remote(servers.connect_url)  # the server's own environment picks the executors' Python
-    elif spark_mode == "standalone":
+    elif servers is not None:
         # Spark 4.3's classic Python driver gives executors the Python named by its PYSPARK_PYTHON
         # when the SparkContext starts (spark.pyspark.python / spark.executorEnv.* are not consulted)
         os.environ["PYSPARK_PYTHON"] = str(servers.executor_python)
@@ -191,14 +191,11 @@ def spark(spark_mode: str, request: pytest.FixtureRequest) -> Iterator[object]:
     os.environ["PYSPARK_PYTHON"] = python_before
 
 
-def _check_executors(session: object, servers: object, spark_mode: str, started: float) -> None:
+def _check_executors(session: Any, servers: _cluster.Cluster, spark_mode: str, started: float) -> None:
     """Before the first test: the session has its 2 executors, and they run the executors' Python,
     cannot import sparkdist and load pyspark from Spark's zip; otherwise the run stops here."""
-    import _cluster
-
-    assert isinstance(servers, _cluster.Cluster)
     try:
-        assert [tuple(r) for r in session.range(1).collect()] == [(0,)]  # type: ignore[attr-defined]
+        assert [tuple(r) for r in session.range(1).collect()] == [(0,)]
         servers.wait_for_executors(2, timeout=90)
         reports = _cluster.probe_executors(session, partitions=4)
         servers.executor_reports = reports
@@ -210,9 +207,10 @@ def _check_executors(session: object, servers: object, spark_mode: str, started:
             f"--spark-mode={spark_mode}: the executors are not what this mode promises:\n{problem}", returncode=1
         )
     first = reports[0]
+    zip_path = first["pyspark_file"].split(".zip")[0] + ".zip"
     _SUMMARY.append(
         f"{spark_mode}: session, executors and probe job in {time.monotonic() - started:.1f} s; executors run "
-        f"{first['executable']} (Python {first['version']}), sparkdist not importable, pyspark from {first['pyspark_file'].split('.zip')[0]}.zip"
+        f"{first['executable']} (Python {first['version']}), sparkdist not importable, pyspark from {zip_path}"
     )
 
 
