@@ -587,8 +587,10 @@ def _install_handlers() -> None:
     atexit.register(_stop_all)
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGHUP):
-            _previous_handlers[signum] = signal.getsignal(signum)
-            signal.signal(signum, _on_signal)
+            previous = signal.getsignal(signum)
+            if previous is not signal.SIG_IGN:  # e.g. SIGHUP under nohup: leave it ignored
+                _previous_handlers[signum] = previous
+                signal.signal(signum, _on_signal)
 
 
 # -- what the executors run ------------------------------------------------------------------------
