@@ -102,9 +102,9 @@ def test_no_limit_lets_everything_through(ctx):
     assert [len(b) for b in got] == [600 * KB] * 3
 
 
-@pytest.mark.modes("cluster")
+@pytest.mark.modes("cluster", "standalone", "connect-server")
 def test_sparks_own_max_result_size_is_translated(spark):
-    # the cluster-mode session runs with spark.driver.maxResultSize=100m (tests/conftest.py)
+    # these modes' drivers run with spark.driver.maxResultSize=100m (tests/conftest.py)
     ctx = sd.SparkComputeContext(spark, max_result_size=None)
     with pytest.raises(sd.ResultTooLargeError, match=r"spark\.driver\.maxResultSize") as info:
         sd.exec_job(bytes, elem_args=[40 << 20] * 3, task_chunk_size=1, compute_context=ctx)
