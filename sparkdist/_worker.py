@@ -206,16 +206,17 @@ def _emit_outcome(outcome: Outcome, limit: int | None) -> Iterator[pa.RecordBatc
 
 
 def probe_files(filesystem: Any, paths: list[str], ids: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """On an executor: can pyarrow open these files here? One row (ok, reason)."""
+    """On an executor: can pyarrow reach these files here (open them and read a few bytes)? One row
+    (ok, reason). A file that is there but damaged counts as reachable: reading it names it."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     for _ in ids:
         pass
     ok, reason = True, ""
     for path in paths:
         try:
-            pq.read_metadata(path, filesystem=filesystem)
+            with filesystem.open_input_file(path) as fh:
+                fh.read(4)
         except Exception as err:
             ok, reason = False, f"{type(err).__name__} opening '{path}' on {socket.gethostname()}: {err}"
             break
