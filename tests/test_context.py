@@ -162,4 +162,6 @@ def test_subpackages_are_attributes_loaded_on_first_use():
         "try:\n    sd.nothing\nexcept AttributeError as err:\n    print(err)\n"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
-    assert out.stdout.splitlines() == ["Summary True False", "module 'sparkdist' has no attribute 'nothing'"], out.stderr
+    assert out.stdout.splitlines() == ["Summary True False", "module 'sparkdist' has no attribute 'nothing'"], (
+        out.stderr
+    )
