@@ -569,15 +569,20 @@ def probe_slots(pause: float, ids: Iterator[pa.RecordBatch]) -> Iterator[pa.Reco
     eid, cores = _executor_facts()
     tc = TaskContext.get()
     task_cpus = tc.cpus() if tc is not None and hasattr(tc, "cpus") else 1
+    row = {
+        "executor": [f"{socket.gethostname()}/{eid}"],
+        "cores": [cores or 0],
+        "task_cpus": [task_cpus or 1],
+        "start": [start],
+        "end": [time.time()],
+    }
     yield pa.RecordBatch.from_pydict(
-        {
-            "executor": [f"{socket.gethostname()}/{eid}"],
-            "cores": [cores or 0],
-            "task_cpus": [task_cpus or 1],
-            "start": [start],
-            "end": [time.time()],
-        }
-    )
+        row,
+        schema=pa.schema(
+            [("executor", pa.string()), ("cores", pa.int32()), ("task_cpus", pa.int32()),
+             ("start", pa.float64()), ("end", pa.float64())]
+        ),
+    )  # fmt: skip
 
 
 #: Schema of :func:`probe_slots`'s rows.
