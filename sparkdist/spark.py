@@ -93,6 +93,7 @@ class SparkComputeContext(ComputeContext):
         max_result_size: int | str | None = DEFAULT_MAX_RESULT_SIZE,
     ) -> None:
         self._init_settings(wait, max_result_size)
+        _require_pyspark(classic=session is None and remote is None, connect=remote is not None)
         if session is not None and not _compat.is_spark_session(session):
             raise ArgumentTypeError(f"session must be a pyspark SparkSession, got {type(session).__name__}")
         building = [n for n, v in (("master", master), ("remote", remote), ("num_executors", num_executors),
@@ -517,3 +518,32 @@ def package_zip() -> str:
             os.chmod(path, 0o600)
             _zip_path = path
         return _zip_path
+
+
+def _require_pyspark(*, classic: bool, connect: bool) -> None:
+    """Raise ComputeContextError, saying what to install, when this Python lacks the pyspark that a
+    Spark context needs (classic: the full pyspark; Connect: pyspark with its Connect dependencies)."""
+    import importlib.util
+
+    from sparkdist.errors import ComputeContextError
+
+    if importlib.util.find_spec("pyspark") is None:
+        raise ComputeContextError(
+            "SparkComputeContext needs pyspark, which is not installed: pip install 'sparkdist[spark]' "
+            "(classic Spark) or 'sparkdist[connect]' (Spark Connect); the Local contexts need neither"
+        )
+    if connect and importlib.util.find_spec("grpc") is None:
+        raise ComputeContextError(
+            "Spark Connect needs pyspark's Connect dependencies (grpcio, ...), which are not installed: "
+            "pip install 'sparkdist[connect]'"
+        )
+    if classic:
+        try:
+            from pyspark.util import is_remote_only  # pyspark >= 4.0
+        except ImportError:
+            return
+        if is_remote_only():
+            raise ComputeContextError(
+                "this pyspark is the Spark Connect client only (pyspark-client), which cannot run classic "
+                "Spark: pass remote='sc://host:port', or pip install 'sparkdist[spark]' for the full pyspark"
+            )
