@@ -10,7 +10,8 @@ export SPARK_LOCAL_IP := 127.0.0.1
 export PYSPARK_PYTHON := $(CURDIR)/$(PY)
 PYTEST := $(PY) -m pytest -q -p no:randomly
 
-.PHONY: demo test setup java lint test-none test-local test-cluster test-connect test-notebooks bench soak clean
+.PHONY: demo test setup java lint test-none test-local test-cluster test-connect test-notebooks bench soak clean \
+        test-floors test-pandas-newest
 
 demo: setup
 	$(PY) examples/demo.py
@@ -58,5 +59,40 @@ bench: setup
 soak: setup
 	for mode in inproc parallel local cluster connect; do (cd benchmarks && ../$(PY) soak.py --mode $$mode) || exit 1; done
 
+# Lanes: sparkdist in venvs of their own under .venvs/ (gitignored; rebuilt when pyproject.toml changes),
+# filled by the dev venv's pip so that its cache serves them. The floors are the lowest pyspark of each
+# extra in pyproject.toml (tests/test_install.py checks that they agree).
+SPARK_FLOOR   := 3.5.0
+CONNECT_FLOOR := 4.0.0
+LANE_PIP       = $(PY) -m pip --python $(@D)/bin/python install -q
+
+.venvs/spark-floor/.installed: pyproject.toml $(VENV)/.installed
+	rm -rf $(@D) && $(PYTHON) -m venv --without-pip $(@D)
+	$(LANE_PIP) "pyspark==$(SPARK_FLOOR)" -e .
+	touch $@
+.venvs/connect-floor/.installed: pyproject.toml $(VENV)/.installed
+	rm -rf $(@D) && $(PYTHON) -m venv --without-pip $(@D)
+	$(LANE_PIP) "pyspark[connect]==$(CONNECT_FLOOR)" -e .
+	touch $@
+.venvs/pandas-newest/.installed: pyproject.toml $(VENV)/.installed
+	rm -rf $(@D) && $(PYTHON) -m venv --without-pip $(@D)
+	$(LANE_PIP) -e ".[dev]"
+	touch $@
+
+# tests/smoke.py with the lowest pyspark of each extra: classic local[2] with the spark extra's floor,
+# classic and Spark Connect (remote("local[2]")) with the connect extra's floor
+test-floors: .venvs/spark-floor/.installed .venvs/connect-floor/.installed
+	PYSPARK_PYTHON=$(CURDIR)/.venvs/spark-floor/bin/python .venvs/spark-floor/bin/python tests/smoke.py classic
+	PYSPARK_PYTHON=$(CURDIR)/.venvs/connect-floor/bin/python .venvs/connect-floor/bin/python tests/smoke.py classic
+	PYSPARK_PYTHON=$(CURDIR)/.venvs/connect-floor/bin/python .venvs/connect-floor/bin/python tests/smoke.py connect
+
+# the no-JVM and local[2] test runs with the newest pandas (upgraded on every run)
+test-pandas-newest: .venvs/pandas-newest/.installed
+	$(PY) -m pip --python .venvs/pandas-newest/bin/python install -q --upgrade pandas
+	PYSPARK_PYTHON=$(CURDIR)/.venvs/pandas-newest/bin/python .venvs/pandas-newest/bin/python -m pytest -q -p no:randomly \
+	  --ignore=tests/test_install.py
+	PYSPARK_PYTHON=$(CURDIR)/.venvs/pandas-newest/bin/python .venvs/pandas-newest/bin/python -m pytest -q -p no:randomly \
+	  tests --spark-mode=local --ignore=tests/test_install.py
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) .venvs build *.egg-info

@@ -1,0 +1,155 @@
+"""sparkdist as users install it: its sdist, and venvs without pyspark and with the Spark Connect thin client.
+
+The venvs live under ``.venvs/`` (gitignored), one per requirement set, and are kept between runs:
+a later run only reinstalls sparkdist itself (a wheel built from this checkout's sdist). They are
+filled by the test process's own pip (``pip --python``), so pip's cache and configuration serve them.
+The full pyspark is the main dev venv, which the rest of the suite tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+VENVS = ROOT / ".venvs"
+SMOKE = ROOT / "tests" / "smoke.py"
+
+
+def _run(cmd: list[str], *, timeout: float = 900, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kwargs)  # type: ignore[call-overload]
+    assert out.returncode == 0, f"{' '.join(cmd)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-5000:]}"
+    return out
+
+
+def _pip_install(python: Path, *args: str) -> None:
+    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", *args])
+
+
+def cached_venv(name: str, wheel: Path, extra: list[str]) -> Path:
+    """The python of venv ``.venvs/<name>-<key>``: sparkdist's dependencies plus ``extra``, built once per
+    Python, pyproject.toml and ``extra`` (older venvs of that name are removed); sparkdist itself is
+    reinstalled from ``wheel`` on every call."""
+    key = hashlib.sha256("\n".join([sys.version, (ROOT / "pyproject.toml").read_text(), *extra]).encode()).hexdigest()[
+        :12
+    ]
+    path = VENVS / f"{name}-{key}"
+    python = path / "bin" / "python"
+    if not (path / ".complete").exists():
+        for old in VENVS.glob(f"{name}-*"):
+            shutil.rmtree(old, ignore_errors=True)
+        _run([sys.executable, "-m", "venv", "--without-pip", str(path)])
+        _pip_install(python, str(wheel), *extra)
+        (path / ".complete").write_text("\n".join(extra) + "\n")
+    _pip_install(python, "--no-deps", "--force-reinstall", str(wheel))
+    return python
+
+
+def _smoke_env() -> dict[str, str]:
+    """The environment for a smoke run in another venv: nothing of this process's Python paths."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYSPARK_PYTHON", "VIRTUAL_ENV")}
+    env["SPARK_LOCAL_IP"] = "127.0.0.1"
+    return env
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """This checkout built as users get it: ``python -m build`` makes the sdist, then the wheel from it."""
+    out = tmp_path_factory.mktemp("dist")
+    started = time.monotonic()
+    _run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)])
+    print(f"\nbuilt sdist and wheel in {time.monotonic() - started:.1f}s")
+    shutil.rmtree(ROOT / "build", ignore_errors=True)
+    yield out
+
+
+def _one(directory: Path, pattern: str) -> Path:
+    (found,) = directory.glob(pattern)
+    return found
+
+
+@pytest.mark.slow
+def test_sdist_has_what_its_tests_need_and_they_pass_from_it(dist, tmp_path):
+    sdist = _one(dist, "sparkdist-*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(tmp_path, filter="data")
+        else:  # pragma: no cover - Pythons before 3.10.12 / 3.11.4
+            tar.extractall(tmp_path)  # our own freshly built archive
+    src = _one(tmp_path, "sparkdist-*")
+    for needed in (
+        "LICENSE", "README.md", "CHANGELOG.md", "pyproject.toml", "sparkdist/py.typed", "tests/conftest.py",
+        "tests/smoke.py", "conf/spark-defaults.conf", "conf/log4j2.properties", "examples/demo.py",
+        "notebooks/quickstart.ipynb",
+    ):  # fmt: skip
+        assert (src / needed).is_file(), f"{needed} is missing from {sdist.name}"
+    assert "Apache License" in (src / "LICENSE").read_text()
+    assert not list(src.rglob("__pycache__")) and not (src / ".venv").exists()
+
+    env = {**_smoke_env(), "PYTHONPATH": str(src)}
+    where = _run([sys.executable, "-c", "import sparkdist; print(sparkdist.__file__)"], cwd=src, env=env)
+    assert where.stdout.strip() == str(src / "sparkdist" / "__init__.py")
+    # the no-JVM tests of the core modules, and every doctest, from the unpacked tree
+    tests = ["test_context.py", "test_distribute.py", "test_errors.py", "test_execute.py", "test_sources.py"]
+    out = _run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-m", "not slow", "sparkdist",
+         *(f"tests/{t}" for t in tests)],
+        cwd=src, env=env,
+    )  # fmt: skip
+    assert " passed" in out.stdout and " failed" not in out.stdout, out.stdout[-3000:]
+
+
+@pytest.mark.slow
+def test_without_pyspark_the_local_contexts_run_and_spark_says_what_to_install(dist, tmp_path):
+    python = cached_venv("no-pyspark", _one(dist, "sparkdist-*.whl"), [])
+    check = "import importlib.util as u; assert u.find_spec('pyspark') is None, 'pyspark is installed'"
+    _run([str(python), "-c", check])
+    out = _run([str(python), str(SMOKE), "local"], cwd=tmp_path, env=_smoke_env(), timeout=600)
+    assert str(python.parent.parent) in out.stdout.splitlines()[0]  # the venv's installed copy ran
+    assert "SparkComputeContext without pyspark: ComputeContextError" in out.stdout
+    assert out.stdout.rstrip().endswith("SMOKE OK"), out.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.modes("connect-server")
+def test_thin_client_runs_jobs_on_a_connect_server(connect_url, dist, tmp_path):
+    """pyspark-client (Spark Connect only, no JVM, no classic pyspark) never newer than the server's pyspark."""
+    import pyspark
+
+    python = cached_venv("thin-client", _one(dist, "sparkdist-*.whl"), [f"pyspark-client>=4.0,<={pyspark.__version__}"])
+    check = (
+        "import importlib.metadata as m, pyspark.util as u\n"
+        "assert u.is_remote_only(), 'classic Spark is present'\n"
+        "try:\n    m.distribution('pyspark')\nexcept m.PackageNotFoundError:\n    pass\n"
+        "else:\n    raise AssertionError('the classic pyspark distribution is installed')\n"
+    )
+    _run([str(python), "-c", check])
+    out = _run([str(python), str(SMOKE), "connect", "--remote", connect_url], cwd=tmp_path, env=_smoke_env())
+    assert str(python.parent.parent) in out.stdout.splitlines()[0]
+    assert "SparkComputeContext(<Spark Connect session>)" in out.stdout
+    assert out.stdout.rstrip().endswith("SMOKE OK"), out.stdout
+
+
+def test_the_floor_lanes_test_the_declared_floors():
+    """``make test-floors`` installs exactly the lowest pyspark that each extra in pyproject.toml allows."""
+    from packaging.version import Version
+
+    pyproject, makefile = (ROOT / "pyproject.toml").read_text(), (ROOT / "Makefile").read_text()
+    for extra, requirement, variable in (
+        ("spark", "pyspark", "SPARK_FLOOR"),
+        ("connect", "pyspark[connect]", "CONNECT_FLOOR"),
+    ):
+        declared = re.search(rf'^{extra} = \["{re.escape(requirement)}>=([\d.]+)"\]$', pyproject, re.M)
+        tested = re.search(rf"^{variable} +:= ([\d.]+)$", makefile, re.M)
+        assert declared and tested, (extra, variable)
+        assert Version(declared.group(1)) == Version(tested.group(1)), (extra, declared.group(1), tested.group(1))
