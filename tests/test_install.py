@@ -8,6 +8,7 @@ The full pyspark is the main dev venv, which the rest of the suite tests.
 
 from __future__ import annotations
 
+import email.parser
 import hashlib
 import os
 import re
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import tarfile
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -109,13 +111,37 @@ def test_sdist_has_what_its_tests_need_and_they_pass_from_it(dist, tmp_path):
     assert " passed" in out.stdout and " failed" not in out.stdout, out.stdout[-3000:]
 
 
+def lowest_requirements(wheel: Path) -> list[str]:
+    """``name==lowest`` for each of the wheel's unconditional requirements (``>=`` bounds)."""
+    from packaging.requirements import Requirement
+
+    with zipfile.ZipFile(wheel) as zf:
+        (meta,) = (n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+        requires = email.parser.Parser().parsestr(zf.read(meta).decode()).get_all("Requires-Dist") or []
+    pins = []
+    for req in map(Requirement, requires):
+        if req.marker is None:
+            (lowest,) = (spec.version for spec in req.specifier if spec.operator == ">=")
+            pins.append(f"{req.name}=={lowest}")
+    return pins
+
+
 @pytest.mark.slow
 def test_without_pyspark_the_local_contexts_run_and_spark_says_what_to_install(dist, tmp_path):
-    python = cached_venv("no-pyspark", _one(dist, "sparkdist-*.whl"), [])
+    """A bare ``pip install sparkdist``, with the lowest versions its requirements allow (Pythons up to
+    3.11: the oldest numpy and pyarrow have no wheels for newer ones, which get the newest)."""
+    wheel = _one(dist, "sparkdist-*.whl")
+    pins = lowest_requirements(wheel) if sys.version_info < (3, 12) else []
+    python = cached_venv("no-pyspark", wheel, pins)
     check = "import importlib.util as u; assert u.find_spec('pyspark') is None, 'pyspark is installed'"
     _run([str(python), "-c", check])
     out = _run([str(python), str(SMOKE), "local"], cwd=tmp_path, env=_smoke_env(), timeout=600)
-    assert str(python.parent.parent) in out.stdout.splitlines()[0]  # the venv's installed copy ran
+    versions = out.stdout.splitlines()[0]
+    assert str(python.parent.parent) in versions  # the venv's installed copy ran
+    for pin in pins:
+        name, version = pin.split("==")
+        if name != "tqdm":  # smoke.py prints the versions of the others
+            assert re.search(rf"\b{name}={re.escape(version)}(\.0)*\b", versions), (pin, versions)
     assert "SparkComputeContext without pyspark: ComputeContextError" in out.stdout
     assert out.stdout.rstrip().endswith("SMOKE OK"), out.stdout
 
