@@ -58,8 +58,9 @@ def cached_venv(name: str, wheel: Path, extra: list[str]) -> Path:
 
 
 def _smoke_env() -> dict[str, str]:
-    """The environment for a smoke run in another venv: nothing of this process's Python paths."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYSPARK_PYTHON", "VIRTUAL_ENV")}
+    """The environment for a run in another venv or tree: nothing of this process's paths and settings."""
+    drop = ("PYTHONPATH", "PYSPARK_PYTHON", "VIRTUAL_ENV", "SPARK_CONF_DIR")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     env["SPARK_LOCAL_IP"] = "127.0.0.1"
     return env
 
@@ -101,14 +102,23 @@ def test_sdist_has_what_its_tests_need_and_they_pass_from_it(dist, tmp_path):
     env = {**_smoke_env(), "PYTHONPATH": str(src)}
     where = _run([sys.executable, "-c", "import sparkdist; print(sparkdist.__file__)"], cwd=src, env=env)
     assert where.stdout.strip() == str(src / "sparkdist" / "__init__.py")
-    # the no-JVM tests of the core modules, and every doctest, from the unpacked tree
-    tests = ["test_context.py", "test_distribute.py", "test_errors.py", "test_execute.py", "test_sources.py"]
-    out = _run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-m", "not slow", "sparkdist",
-         *(f"tests/{t}" for t in tests)],
-        cwd=src, env=env,
-    )  # fmt: skip
+    # the no-JVM part of the suite, less what starts extra JVMs or processes (marked slow)
+    out = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-m", "not slow"], cwd=src, env=env)
     assert " passed" in out.stdout and " failed" not in out.stdout, out.stdout[-3000:]
+
+
+@pytest.mark.slow
+def test_wheel_carries_the_license_and_the_type_marker(dist):
+    with zipfile.ZipFile(_one(dist, "sparkdist-*.whl")) as zf:
+        names = zf.namelist()
+        (meta,) = (n for n in names if n.endswith(".dist-info/METADATA"))
+        metadata = zf.read(meta).decode()
+    assert "sparkdist/py.typed" in names
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), names
+    assert "License-Expression: Apache-2.0" in metadata
+    required = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line]
+    assert required and not [line for line in required if "pyspark" in line]  # pyspark only in the extras
+    assert "Provides-Extra: spark" in metadata and "Provides-Extra: connect" in metadata
 
 
 def lowest_requirements(wheel: Path) -> list[str]:
