@@ -1,6 +1,7 @@
 # sparkdist: two commands on a fresh machine with Java 17+
 #   make demo   creates .venv, installs sparkdist with its test tools, runs the demo job
-#   make test   runs the whole test suite (no-JVM contexts, then local[2], local-cluster, Spark Connect, notebooks)
+#   make test   runs the whole test suite (no-JVM contexts, then local[2], local-cluster, Spark Connect, notebooks,
+#               and a smoke run with the lowest pyspark of each extra)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -46,7 +47,7 @@ test-connect: setup
 test-notebooks: setup
 	$(PYTEST) --nbmake notebooks
 
-test: setup lint test-none test-local test-cluster test-connect test-notebooks
+test: setup lint test-none test-local test-cluster test-connect test-notebooks test-floors
 
 bench: setup
 	$(PY) -m pip install -q -e ".[bench]"
