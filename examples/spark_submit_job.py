@@ -3,7 +3,8 @@
     spark-submit --master 'local-cluster[2,1,1024]' --properties-file conf/spark-defaults.conf \
         examples/spark_submit_job.py /path/to/parquet
 
-spark-submit creates the SparkSession; sparkdist's default compute context wraps it.
+spark-submit creates the SparkSession; sparkdist's default compute context wraps it. On a cluster,
+pass sparkdist as a wheel (``pip wheel --no-deps .``) with ``--py-files sparkdist-*.whl``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def main(path: str) -> None:
     assert isinstance(ctx, sd.SparkComputeContext) and ctx.session is spark
     n, total = sd.distribute_job(count_and_sum, path, reduce=lambda a, b: a + b)
     print(f"RESULT rows={int(n)} sum={float(total)!r} distributed={sd.is_distributed_context(data=path)}")
+    print(f"sparkdist imported from {sd.__file__}")
     spark.stop()
 
 

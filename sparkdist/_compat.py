@@ -114,16 +114,22 @@ def conf_get(session: SparkSession, key: str) -> str | None:
     return None if value is None else str(value)
 
 
-def task_slots(session: SparkSession) -> int:
-    """How many tasks the session can run at once (best estimate, at least 1)."""
+def task_slots(session: SparkSession) -> int | None:
+    """How many tasks the session's cluster can run at once, when the driver can tell without a job.
+
+    Classic Spark asks the scheduler (executors registered now, times their cores / CPUs per task), so
+    executors that come and go are counted as they are; local masters (also the local server behind
+    ``remote("local[...]")``) have it in their URL; otherwise ``spark.executor.instances``
+    times ``spark.executor.cores`` when both are set. None: unknown (a Connect server on a cluster).
+    """
     if not is_connect(session):
         try:
-            return max(1, int(session.sparkContext.defaultParallelism))
-        except Exception:
+            sc: Any = session.sparkContext._jsc.sc()  # type: ignore[union-attr]
+            running = int(sc.maxNumConcurrentTasks(sc.resourceProfileManager().defaultResourceProfile()))
+            if running > 0:
+                return running
+        except Exception:  # another pyspark, or no executor registered yet
             pass
-    dp = conf_get(session, "spark.default.parallelism")
-    if dp and dp.isdigit():
-        return max(1, int(dp))
     master = conf_get(session, "spark.master") or ""
     slots = master_slots(master)
     if slots:
@@ -131,7 +137,12 @@ def task_slots(session: SparkSession) -> int:
     inst, cores = conf_get(session, "spark.executor.instances"), conf_get(session, "spark.executor.cores")
     if inst and cores and inst.isdigit() and cores.isdigit():
         return max(1, int(inst) * int(cores))
-    return 2
+    if not is_connect(session):
+        try:
+            return max(1, int(session.sparkContext.defaultParallelism))
+        except Exception:
+            pass
+    return None
 
 
 def ship_python_file(session: SparkSession, path: str) -> None:
@@ -186,6 +197,26 @@ def set_job_description(session: SparkSession, text: str) -> None:
         session.sparkContext.setJobDescription(text)
 
 
+#: The thread's local properties that sparkdist's jobs set (classic Spark); restored after each job.
+_JOB_PROPERTIES = ("spark.job.description", "spark.job.interruptOnCancel")
+
+
+def save_local_properties(session: SparkSession) -> dict[str, str | None]:
+    """This thread's job properties as they are now (classic; Connect has none to save)."""
+    if is_connect(session):
+        return {}
+    sc = session.sparkContext
+    return {key: sc.getLocalProperty(key) for key in _JOB_PROPERTIES}
+
+
+def restore_local_properties(session: SparkSession, saved: dict[str, str | None]) -> None:
+    """Put back what :func:`save_local_properties` saw (None removes a property)."""
+    if saved:
+        sc = session.sparkContext
+        for key, value in saved.items():
+            sc.setLocalProperty(key, value)  # type: ignore[arg-type]  # None unsets it
+
+
 def add_tag(session: SparkSession, tag: str) -> None:
     """Tag this thread's next Spark jobs (Spark >= 3.5). Classic: SparkContext job tags, which cover
     RDD jobs as well as SQL; Connect: the session's operation tags."""
@@ -229,3 +260,30 @@ def tag_progress(session: SparkSession, tag: str) -> tuple[int, int]:
         return done, total
     except Exception:
         return 0, 0
+
+
+def failed_task_messages(session: SparkSession, tag: str) -> list[str]:
+    """The error messages of the failed tasks of the classic Spark jobs carrying ``tag`` (read from
+    Spark's status store; empty where that cannot be read, and always under Connect)."""
+    if is_connect(session):
+        return []
+    messages: list[str] = []
+    try:
+        sc: Any = session.sparkContext._jsc.sc()  # type: ignore[union-attr]
+        tracker = sc.statusTracker()
+        for job_id in tracker.getJobIdsForTag(tag):
+            info = tracker.getJobInfo(job_id)
+            if info.isEmpty():
+                continue
+            for stage_id in info.get().stageIds():
+                stage = tracker.getStageInfo(stage_id)
+                if stage.isEmpty() or stage.get().numFailedTasks() == 0:
+                    continue
+                tasks = sc.statusStore().taskList(stage_id, stage.get().currentAttemptId(), 1 << 20).iterator()
+                while tasks.hasNext():
+                    error = tasks.next().errorMessage()
+                    if error.isDefined():
+                        messages.append(str(error.get()))
+    except Exception:  # another pyspark or Spark version: no early stop, the job still ends
+        return messages
+    return messages

@@ -36,26 +36,34 @@ def group_size(n_splits: int) -> int:
     return max(1, math.isqrt(n_splits - 1) + 1) if n_splits > 1 else 1
 
 
-def collect_outcomes(mapped: DataFrame, limit: int | None, what: str = "split") -> list[Outcome]:
+def collect_outcomes(
+    mapped: DataFrame, limit: int | None, what: str = "split", *, until_error: bool = False
+) -> list[Outcome]:
     """Collect result rows and rebuild the outcomes, sorted by split; past ``limit`` bytes a
-    ResultTooLargeError (under Spark Connect rows stream in, so the rest is never fetched)."""
+    ResultTooLargeError (under Spark Connect rows stream in, so the rest is never fetched).
+    ``until_error``: stop reading at the first failed outcome."""
     rows = _compat.iter_collect(mapped)
     try:
-        return assemble(rows, limit, what)
+        return assemble(rows, limit, what, until_error=until_error)
     finally:
         rows.close()  # stopped early: drop the stream of the rest
 
 
-def assemble(rows: Iterable[tuple[int, int, int, str, bytes]], limit: int | None, what: str) -> list[Outcome]:
+def assemble(
+    rows: Iterable[tuple[int, int, int, str, bytes]], limit: int | None, what: str, *, until_error: bool = False
+) -> list[Outcome]:
     """Driver side: rebuild outcomes from result rows ``(key, part, nparts, status, payload)``.
 
     Payload bytes are counted against ``limit`` as they arrive, before anything is unpickled.
+    With ``until_error`` the rows after the first complete failed outcome are not read.
     """
     budget = ResultBudget(limit)
     by_key: dict[int, list[tuple[int, str, bytes]]] = {}
-    for key, part, _nparts, status, payload in rows:
+    for key, part, nparts, status, payload in rows:
         budget.add(key, what, status, payload)
         by_key.setdefault(key, []).append((part, status, payload))
+        if until_error and status == _worker.ERROR and len(by_key[key]) == nparts:
+            break
     out: list[Outcome] = []
     for key in sorted(by_key):
         pieces = sorted(by_key[key], key=lambda p: p[0])

@@ -143,15 +143,15 @@ def run_local_payload(payload: bytes) -> bytes:
     try:
         status, payload = checked_payload(status, value, task.result_limit)
     except Exception as err:
-        return _serde.dumps((split, ERROR, _unpicklable_result(err, task)))
-    return _serde.dumps((split, status, payload))
+        return _serde.dumps_result((split, ERROR, _unpicklable_result(err, task)))
+    return _serde.dumps_result((split, status, payload))
 
 
 def checked_payload(status: str, value: Any, limit: int | None) -> tuple[str, bytes]:
     """``value`` pickled to send to the driver; past ``limit`` bytes, only its size is sent."""
-    payload = _serde.dumps(value)
+    payload = _serde.dumps_result(value)
     if limit is not None and len(payload) > limit:
-        return TOO_LARGE, _serde.dumps(len(payload))
+        return TOO_LARGE, _serde.dumps_result(len(payload))
     return status, payload
 
 
@@ -172,7 +172,7 @@ def _emit(split: int, status: str, value: Any, limit: int | None) -> Iterator[pa
     try:
         status, payload = checked_payload(status, value, limit)
     except Exception as err:
-        status, payload = ERROR, _serde.dumps(_error_info(err, "pickling the result"))
+        status, payload = ERROR, _serde.dumps_result(_error_info(err, "pickling the result"))
     parts = _serde.split_parts(payload)
     for i, part in enumerate(parts):
         yield pa.RecordBatch.from_pydict(
@@ -407,48 +407,220 @@ def run_local_calls(batch_bytes: bytes, indices: list[int]) -> bytes:
         try:
             status, payload = checked_payload(status, value, batch.result_limit)
         except Exception as err:
-            status, payload = ERROR, _serde.dumps(_error_info(err, "pickling the result"))
+            status, payload = ERROR, _serde.dumps_result(_error_info(err, "pickling the result"))
         records.append((index, status, payload, output))
-    return _serde.dumps((_executor_id(), records))
+    return _serde.dumps_result((_executor_id(), records))
 
 
 def _executor_id() -> str:
     """This worker's executor, as "host/executor": Spark's executor id where it can be found."""
+    return f"{socket.gethostname()}/{_executor_facts()[0]}"
+
+
+@functools.lru_cache(maxsize=1)
+def _executor_facts() -> tuple[str, int | None]:
+    """(executor id, cores) of the Spark executor this Python worker serves, as far as it can tell.
+
+    The id comes from ``SPARK_EXECUTOR_ID`` (Kubernetes), else from the executor JVM's command line
+    (``--executor-id``/``--cores`` of CoarseGrainedExecutorBackend: standalone, YARN, local-cluster;
+    the JVM is an ancestor of this process), else from the executor's work folder
+    (``.../app-<id>/<executor id>``), else the block manager folder Spark gives its Python workers
+    (unique per executor). "driver" in local mode, where tasks run in the driver's JVM.
+    """
     import re
 
-    host = socket.gethostname()
-    eid = os.environ.get("SPARK_EXECUTOR_ID")
+    env_id = os.environ.get("SPARK_EXECUTOR_ID")
+    env_cores = os.environ.get("SPARK_EXECUTOR_CORES")
+    cores = int(env_cores) if env_cores and env_cores.isdigit() else None
+    jvm_id, jvm_cores = _executor_jvm_args()
+    eid = env_id or jvm_id
+    cores = cores or jvm_cores
     if not eid:
-        # standalone and local-cluster executors run Python in .../work/app-<id>/<executor id>
-        m = re.search(r"/app-[^/]+/(\d+)$", os.getcwd())
-        eid = m.group(1) if m else None
+        for folder in (os.getcwd(), _files_root()):
+            m = re.search(r"/app-[^/]+/(\d+)(?:/|$)", folder or "")
+            if m:
+                eid = m.group(1)
+                break
     if not eid:
         try:
-            from pyspark import SparkFiles, TaskContext
+            from pyspark import TaskContext
 
-            eid = "driver" if TaskContext.get() is None else os.path.basename(SparkFiles.getRootDirectory())
-        except Exception:
-            eid = f"pid-{os.getpid()}"
-    return f"{host}/{eid}"
+            if TaskContext.get() is None:
+                eid = "driver"
+        except ImportError:
+            eid = "driver"
+    if not eid:
+        local_dirs = os.environ.get("SPARK_LOCAL_DIRS", "")
+        m = re.search(r"blockmgr-([0-9a-f]{8})", local_dirs)
+        eid = f"blockmgr-{m.group(1)}" if m else f"pid-{os.getppid()}"
+    return eid, cores
+
+
+def _executor_jvm_args() -> tuple[str | None, int | None]:
+    """``--executor-id`` and ``--cores`` from the executor JVM's command line (Linux /proc), looking
+    a few processes up from this worker (worker <- daemon <- JVM)."""
+    pid = os.getpid()
+    for _ in range(4):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                pid = int(fh.read().rsplit(b")", 1)[1].split()[1])  # the parent's pid
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                args = [a.decode(errors="replace") for a in fh.read().split(b"\0")]
+        except (OSError, ValueError, IndexError):
+            return None, None
+        if any(a.endswith("CoarseGrainedExecutorBackend") for a in args):
+            found = {k: args[i + 1] for i, k in enumerate(args[:-1]) if k in ("--executor-id", "--cores")}
+            cores = found.get("--cores", "")
+            return found.get("--executor-id"), int(cores) if cores.isdigit() else None
+        if pid <= 1:
+            break
+    return None, None
+
+
+def _files_root() -> str | None:
+    try:
+        from pyspark import SparkFiles
+
+        return SparkFiles.getRootDirectory()
+    except Exception:
+        return None
+
+
+def probe_slots(pause: float, ids: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """mapInArrow over ``spark.range(n, numPartitions=n)``: one row per task with the executor it ran
+    on, that executor's cores and CPUs per task where known, and when the task started and ended
+    (tasks pause a moment, so that concurrent ones overlap)."""
+    import time
+
+    import pyarrow as pa
+    from pyspark import TaskContext
+
+    for _ in ids:
+        pass
+    start = time.time()
+    time.sleep(pause)
+    eid, cores = _executor_facts()
+    tc = TaskContext.get()
+    task_cpus = tc.cpus() if tc is not None and hasattr(tc, "cpus") else 1
+    yield pa.RecordBatch.from_pydict(
+        {
+            "executor": [f"{socket.gethostname()}/{eid}"],
+            "cores": [cores or 0],
+            "task_cpus": [task_cpus or 1],
+            "start": [start],
+            "end": [time.time()],
+        }
+    )
+
+
+#: Schema of :func:`probe_slots`'s rows.
+PROBE_SCHEMA = "executor string, cores int, task_cpus int, start double, end double"
+
+
+@dataclass(frozen=True)
+class StopPolicy:
+    """How exec_job's tasks end a job at its first failing call (``continue_on_failure=False``).
+
+    A user error is not a transient fault, so the failing call runs once, never again on a retry.
+    The failing task leaves a marker on its executor (its files folder), which the executor's other
+    tasks of the job see between calls, and then either
+
+    - ``raise_=True`` (classic Spark): fails its Spark task with :class:`StopJob`. The driver watches
+      the job's failed tasks and cancels the job when it sees one. A retry of that task on the same
+      executor re-raises from the marker at once; a retry elsewhere first waits ``guard_seconds``
+      for that cancel (only a retry after a lost executor outlives it, and then runs the calls);
+    - ``raise_=False`` (Spark Connect): returns the failure as its result, so no attempt of the task
+      fails and none is retried; the driver cancels the job when it reads it.
+    """
+
+    tag: str
+    raise_: bool
+    guard_seconds: float = 5.0
+
+
+def _marker(tag: str) -> str | None:
+    root = _files_root()
+    return os.path.join(root, f".sparkdist-stop-{tag}") if root else None
+
+
+def _read_stop(tag: str) -> tuple[int, ErrorInfo] | None:
+    path = _marker(tag)
+    try:
+        with open(path or "", encoding="utf-8") as fh:
+            return parse_stop(fh.read())
+    except OSError:
+        return None
+
+
+def _write_stop(tag: str, index: int, info: ErrorInfo) -> None:
+    path = _marker(tag)
+    if path is None:
+        return
+    tmp = f"{path}.{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(str(StopJob(index, info)))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def _stopped_before(stop: StopPolicy) -> tuple[int, ErrorInfo] | None:
+    """The failure that ended the job, if a task on this executor has recorded one; a classic retry
+    that finds none waits for the driver's cancel first (see :class:`StopPolicy`)."""
+    import time
+
+    found = _read_stop(stop.tag)
+    if found is not None or not stop.raise_:
+        return found
+    from pyspark import TaskContext
+
+    tc = TaskContext.get()
+    if tc is None or tc.attemptNumber() == 0:
+        return None
+    deadline = time.monotonic() + stop.guard_seconds
+    while time.monotonic() < deadline:  # interrupted by the driver's cancel when the job is over
+        time.sleep(0.1)
+        found = _read_stop(stop.tag)
+        if found is not None:
+            return found
+    return None
 
 
 def exec_records(
-    batch: CallBatch, tasks: Iterable[int], chunk: int, n_calls: int, once_tag: str | None
+    batch: CallBatch,
+    tasks: Iterable[int],
+    chunk: int,
+    n_calls: int,
+    once_tag: str | None,
+    stop: StopPolicy | None = None,
 ) -> Iterator[tuple[int, str, Any]]:
     """The outcomes ``(key, status, (value, output, where))`` of this worker's exec_job tasks:
     task t runs calls [t*chunk, (t+1)*chunk); with ``once_tag`` the first task on each executor
-    runs one call and the others nothing."""
+    runs one call and the others nothing. With ``stop``, the first failing call ends the job."""
     for task in tasks:
         if once_tag is not None:
             if _claim_executor(once_tag):
                 _, status, value, output = run_call(batch, 0)
                 yield (task, status, (value, output, _executor_id()))
             continue
+        if stop is not None:
+            earlier = _stopped_before(stop)
+            if earlier is not None:
+                if stop.raise_:
+                    raise StopJob(*earlier)
+                return
         host = _host()
         for index, status, value, output in run_calls(batch, range(task * chunk, min(n_calls, (task + 1) * chunk))):
-            if status == ERROR and batch.stop_on_failure:
-                raise StopJob(index, value)
+            if stop is not None and status == ERROR:
+                _write_stop(stop.tag, index, value)
+                if stop.raise_:
+                    raise StopJob(index, value)
+                yield (index, status, (value, output, host))
+                return
             yield (index, status, (value, output, host))
+            if stop is not None and _read_stop(stop.tag) is not None:
+                return  # another task of the job failed on this executor: the job is ending
 
 
 STOP_MARKER = "SPARKDIST-STOP-JOB:"
@@ -495,25 +667,36 @@ def _pickled(outcome: tuple[int, str, Any], limit: int | None) -> tuple[int, str
     try:
         return (key, *checked_payload(status, value, limit))
     except Exception as err:
-        return (key, ERROR, _serde.dumps((_error_info(err, "pickling the result"), None, _host())))
+        return (key, ERROR, _serde.dumps_result((_error_info(err, "pickling the result"), None, _host())))
 
 
 def rdd_exec_tasks(
-    batch_bytes: bytes, chunk: int, n_calls: int, once_tag: str | None, tasks: Iterator[int]
+    batch_bytes: bytes,
+    chunk: int,
+    n_calls: int,
+    once_tag: str | None,
+    stop: StopPolicy | None,
+    tasks: Iterator[int],
 ) -> Iterator[tuple[int, str, bytes]]:
     """Classic Spark: mapPartitions over the task numbers; results travel as pickled bytes."""
     batch: CallBatch = _serde.loads(batch_bytes)
-    for outcome in exec_records(batch, tasks, chunk, n_calls, once_tag):
+    for outcome in exec_records(batch, tasks, chunk, n_calls, once_tag, stop):
         yield _pickled(outcome, batch.result_limit)
 
 
 def spark_exec_tasks(
-    batch_bytes: bytes, chunk: int, n_calls: int, once_tag: str | None, ids: Iterator[pa.RecordBatch]
+    batch_bytes: bytes,
+    chunk: int,
+    n_calls: int,
+    once_tag: str | None,
+    stop: StopPolicy | None,
+    ids: Iterator[pa.RecordBatch],
 ) -> Iterator[pa.RecordBatch]:
     """Spark Connect: mapInArrow over spark.range(n_tasks); results in as few Arrow batches as fit."""
     batch: CallBatch = _serde.loads(batch_bytes)
     tasks = (t for id_batch in ids for t in id_batch.column(0).to_pylist())
-    yield from _emit_many(_pickled(o, batch.result_limit) for o in exec_records(batch, tasks, chunk, n_calls, once_tag))
+    outcomes = exec_records(batch, tasks, chunk, n_calls, once_tag, stop)
+    yield from _emit_many(_pickled(o, batch.result_limit) for o in outcomes)
 
 
 def _emit_many(outcomes: Iterable[tuple[int, str, bytes]]) -> Iterator[pa.RecordBatch]:
@@ -537,11 +720,11 @@ def _emit_many(outcomes: Iterable[tuple[int, str, bytes]]) -> Iterator[pa.Record
 
 
 def _claim_executor(tag: str) -> bool:
-    """True for the first task of job ``tag`` on this executor (an O_EXCL marker in the executor's
-    own files directory, which no other executor shares)."""
+    """True for the first task of job ``tag`` on this executor (an O_EXCL marker named after the
+    executor, in its files directory)."""
     from pyspark import SparkFiles
 
-    marker = os.path.join(SparkFiles.getRootDirectory(), f".sparkdist-once-{tag}")
+    marker = os.path.join(SparkFiles.getRootDirectory(), f".sparkdist-once-{tag}-{_executor_facts()[0]}")
     try:
         fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     except FileExistsError:

@@ -120,9 +120,14 @@ def distribute_job(
     ctx = resolve_context(compute_context)
     waiting = jobs.check_wait(wait, ctx)
     show = jobs.check_progress(progress)
-    source = as_data_source(data, columns=columns)
-    if isinstance(source, ParquetData) and not (ctx.is_distributed and source.engine == "spark"):
-        source.column_names()  # discovers files and reads footers: bad paths fail here, on the driver
+    source = as_data_source(data)
+    spark_reads = ctx.is_distributed and isinstance(source, ParquetData) and source.engine == "spark"
+    if isinstance(source, ParquetData) and (columns is not None or not spark_reads):
+        # discovers the files and reads their footers (in a Spark context, through Spark's reader when
+        # pyarrow cannot open the path): bad paths fail here, on the driver
+        source._schema_in(ctx)
+    if columns is not None:
+        source = source.with_columns(columns)
     task = _worker.SplitTask(
         func=func, args=tuple(args), kwargs=dict(kwargs), chunked=chunked, result_limit=ctx.max_result_size
     )

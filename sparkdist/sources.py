@@ -26,6 +26,7 @@ import fnmatch
 import glob as globlib
 import logging
 import os
+import re
 import statistics
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from sparkdist.errors import (
     DataSourceError,
     InvalidArgumentError,
     SchemaConflictError,
+    SparkDistError,
 )
 
 if TYPE_CHECKING:
@@ -267,8 +269,8 @@ class SparkData(DataSource):
         df = self.frame()
         n_splits = _compat.known_partitions(df)
         warnings = []
-        slots = _compat.task_slots(_compat.session_of(df))
-        if n_splits is not None and n_splits < slots:
+        slots = compute_context.task_slots if compute_context is not None else _compat.task_slots(df.sparkSession)
+        if n_splits is not None and slots is not None and n_splits < slots:
             warnings.append(f"fewer splits than task slots ({n_splits} < {slots}): consider df.repartition({slots})")
         return ValidationReport(
             source=f"Spark DataFrame ({'Spark Connect' if _compat.is_connect(df) else 'classic'})",
@@ -362,7 +364,9 @@ class ParquetSplit(LocalSplit):
 
 class ParquetData(DataSource):
     """Parquet files: a file, a directory (hive-style ``key=value`` folders become columns),
-    a glob, or a list of these; local paths, ``file://`` and other URIs.
+    a glob, or a list of these; local paths (``/Volumes/...`` included), ``file://`` and other
+    URIs. ``dbfs:/mnt/x`` is read as ``/dbfs/mnt/x`` where that mount exists (Databricks), else
+    with Spark's reader.
 
     Parameters
     ----------
@@ -413,30 +417,100 @@ class ParquetData(DataSource):
         self.filters = filters
         self._filter_expr = _filters_to_expression(filters)
         self._discovery: _Discovery | None = None
+        self._arrow_error: _ArrowOpenError | None = None  # pyarrow cannot open a path on the driver
+        self._spark_schema: pa.Schema | None = None  # the schema from Spark's reader, when it stands in
         self.columns = None
         self.columns = self._check_columns(columns)
 
     # -- discovery ------------------------------------------------------------------------------
 
     def _discover(self) -> _Discovery:
+        """Files, footers and schema, read with pyarrow on the driver."""
         if self._discovery is None:
-            self._discovery = _discover(self.paths)
+            known = self._arrow_error
+            if known is not None:  # pyarrow failed before: not again (a listing can take long to fail)
+                raise _ArrowOpenError(str(known), path=known.path, reason=known.reason) from known.__cause__
+            try:
+                discovery = _discover(self.paths)
+            except _ArrowOpenError as err:
+                if self.engine == "arrow":  # the message says what engine="arrow" needs
+                    self._arrow_error = _cannot_open(err.path, err.reason, "arrow")
+                    raise self._arrow_error from err.__cause__
+                self._arrow_error = err
+                raise
             if self._filter_expr is not None:
-                _check_filter_columns(self.filters, self._filter_expr, self._discovery.schema)
+                _check_filter_columns(self.filters, self._filter_expr, discovery.schema)
+            self._discovery = discovery
         return self._discovery
 
+    def arrow_failure(self) -> str | None:
+        """None when pyarrow on the driver can list and open every path (its files are then
+        discovered); otherwise why not, in one line."""
+        try:
+            self._discover()
+        except _ArrowOpenError as err:
+            return f"'{err.path}': {err.reason}"
+        return None
+
+    def _schema_in(self, compute_context: ComputeContext | None = None) -> pa.Schema:
+        """The schema of all columns as the driver knows it: from the footers, read with pyarrow.
+        When pyarrow cannot open a path and ``compute_context`` (default: the current one) is a Spark
+        context, with engine "auto" or "spark": from Spark's reader. Bad paths fail here."""
+        if self._spark_schema is not None:
+            return self._spark_schema
+        try:
+            return self._discover().schema
+        except _ArrowOpenError as err:
+            if self.engine == "arrow":
+                raise
+            if compute_context is None:
+                from sparkdist.context import get_compute_context
+
+                compute_context = get_compute_context()
+            if not compute_context.is_distributed:
+                raise
+            session = compute_context.session  # type: ignore[attr-defined]
+            self._spark_schema = self._schema_from_spark(session, err)
+            return self._spark_schema
+
+    def _schema_from_spark(self, session: SparkSession, arrow_error: _ArrowOpenError) -> pa.Schema:
+        where = ", ".join(self.paths)
+        try:
+            struct = self._spark_read(session).schema  # classic and Connect: lists the files, reads a footer
+        except Exception as err:
+            raise spark_reader_error(self.paths, err, arrow_error.reason) from err
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        try:
+            schema = to_arrow_schema(struct)
+        except Exception as err:
+            raise DataSourceError(
+                f"Spark's reader opens '{where}', but its schema ({struct.simpleString()[:300]}) has types "
+                f"Arrow cannot hold: {_one_line(err)}"
+            ) from err
+        if self.filters is not None:
+            if not isinstance(self.filters, (list, tuple)):
+                raise InvalidArgumentError(
+                    f"pyarrow cannot open {arrow_error.path!r} ({arrow_error.reason}), so Spark's reader reads it; "
+                    "it needs filters as [(column, op, value), ...], not a pyarrow Expression"
+                )
+            _check_filter_columns(self.filters, self._filter_expr, schema)
+        return schema
+
     def arrow_schema(self) -> pa.Schema:
-        schema = self._discover().schema
+        schema = self._schema_in()
         return schema if self.columns is None else _select_schema(schema, self.columns)
 
     def known_rows(self) -> int | None:
-        return sum(rg.rows for rg in self._pruned_row_groups()) if self._filter_expr is None else None
+        if self._spark_schema is not None or self._filter_expr is not None:
+            return None
+        return sum(rg.rows for rg in self._pruned_row_groups())
 
     def all_null_columns(self, columns: Sequence[str]) -> list[str] | None:
         """From the footers' null counts; a column without statistics counts as having values."""
-        disc = self._discover()
-        if self._filter_expr is not None:
+        if self._spark_schema is not None or self._filter_expr is not None:
             return None
+        disc = self._discover()
         nulls = {c: 0 for c in columns if c not in disc.partition_names}
         rows = 0
         for f in disc.files:
@@ -456,12 +530,8 @@ class ParquetData(DataSource):
                     nulls[c] += stats.null_count
         return [c for c, n in nulls.items() if rows and n == rows]
 
-    def arrow_readable(self) -> bool:
-        """Whether pyarrow can open every path (decides engine="auto")."""
-        return all(_arrow_filesystem(p) is not None for p in self.paths)
-
     def column_names(self) -> list[str]:
-        return list(self._discover().schema.names)
+        return list(self._schema_in().names)
 
     def with_columns(self, columns: Sequence[str] | None) -> ParquetData:
         new = object.__new__(ParquetData)
@@ -527,6 +597,24 @@ class ParquetData(DataSource):
         return True
 
     def validate(self, compute_context: ComputeContext | None = None) -> ValidationReport:
+        schema = self._schema_in(compute_context)
+        if self._spark_schema is not None:
+            assert self._arrow_error is not None
+            return ValidationReport(
+                source=f"Parquet {', '.join(self.paths)} (Spark's reader)",
+                n_splits=None,
+                n_rows=None,
+                n_bytes=None,
+                empty_splits=None,
+                skew=None,
+                schema=_schema_pairs_from_arrow(
+                    schema if self.columns is None else _select_schema(schema, self.columns)
+                ),
+                warnings=[
+                    f"pyarrow cannot open '{self._arrow_error.path}' on the driver ({self._arrow_error.reason}): "
+                    "Spark's reader (spark.read.parquet) reads it, and its partitions are the splits"
+                ],
+            )
         disc = self._discover()
         slots = _slots(compute_context)
         rgs = self._pruned_row_groups()
@@ -558,13 +646,17 @@ class ParquetData(DataSource):
 
     # -- Spark's own reader ---------------------------------------------------------------------
 
-    def spark_frame(self, session: SparkSession) -> DataFrame:
-        """The data through ``spark.read.parquet`` (engine="spark")."""
+    def _spark_read(self, session: SparkSession) -> DataFrame:
+        """All columns through ``spark.read.parquet``."""
         reader = session.read
         uris = [_spark_uri(p) for p in self.paths]
         if len(uris) == 1 and os.path.isdir(self.paths[0]):
             reader = reader.option("basePath", uris[0])
-        df = reader.parquet(*uris)
+        return reader.parquet(*uris)
+
+    def spark_frame(self, session: SparkSession) -> DataFrame:
+        """The data through ``spark.read.parquet`` (engine="spark", or "auto" falling back)."""
+        df = self._spark_read(session)
         if self.filters is not None:
             df = df.filter(_filters_to_spark(self.filters))
         if self.columns is not None:
@@ -592,25 +684,140 @@ def _normalize_paths(path: Any) -> list[str]:
         if not isinstance(p, (str, os.PathLike)):
             raise ArgumentTypeError(f"path entries must be str or os.PathLike, got {type(p).__name__}: {p!r}")
         s = os.fspath(p)
-        if "://" not in s:
+        if _scheme(s) is None:  # a local path (/Volumes/... included): made absolute
             s = os.path.abspath(os.path.expanduser(s))
         out.append(s)
     return out
 
 
-def _arrow_filesystem(path: str) -> tuple[pafs.FileSystem, str] | None:
+# "scheme://..." or "scheme:/..." (dbfs:/mnt/x). A one-letter scheme would be a Windows drive (C:/data).
+_URI = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]+):/")
+#: Where Databricks mounts DBFS on its machines: dbfs:/mnt/x is /dbfs/mnt/x there.
+_DBFS_MOUNT = "/dbfs"
+#: Schemes Spark reads through Hadoop file systems (when their connector is installed).
+_HADOOP_SCHEMES = frozenset(
+    {"hdfs", "viewfs", "webhdfs", "swebhdfs", "har", "s3a", "s3n", "abfs", "abfss", "wasb", "wasbs", "adl", "gs",
+     "oss", "cos", "cosn", "obs", "ofs", "o3fs", "jfs", "dbfs"}
+)  # fmt: skip
+
+
+def _scheme(path: str) -> str | None:
+    """The URI scheme of ``path`` (lower case), None for a local path."""
+    m = _URI.match(path)
+    return m.group("scheme").lower() if m else None
+
+
+def _dbfs_local(path: str) -> str | None:
+    """``dbfs:/mnt/x`` as ``/dbfs/mnt/x`` when this machine has the DBFS mount, else None."""
+    if not os.path.isdir(_DBFS_MOUNT):
+        return None
+    return os.path.join(_DBFS_MOUNT, path.split(":", 1)[1].lstrip("/"))
+
+
+class _ArrowOpenError(DataSourceError):
+    """pyarrow on the driver cannot list or open a path (unknown scheme, missing native library,
+    credentials, ...). In a Spark context with engine "auto" Spark's reader is tried instead."""
+
+    def __init__(self, message: str, *, path: str = "", reason: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+        self.reason = reason
+
+
+def _cannot_open(path: str, reason: str, engine: str = "auto") -> _ArrowOpenError:
+    scheme = _scheme(path) or "file"
+    native = ""
+    if scheme in ("hdfs", "viewfs"):
+        native = "; pyarrow's HDFS client needs libhdfs and a JVM (JAVA_HOME, HADOOP_HOME, CLASSPATH)"
+    if engine == "arrow":
+        message = (
+            f"engine='arrow' reads '{path}' with pyarrow, which cannot open it: {reason}. Use engine='auto' or "
+            f"'spark' in a Spark compute context to read it with Spark's reader, or set up pyarrow's file system "
+            f"for '{scheme}' paths (pyarrow.fs: credentials, native libraries{native})."
+        )
+    elif scheme == "dbfs":
+        message = (
+            f"pyarrow cannot open '{path}': {reason}. pyarrow reads dbfs:/ paths through the {_DBFS_MOUNT} mount "
+            f"(dbfs:/mnt/x is {_DBFS_MOUNT}/mnt/x); in a Spark compute context sparkdist reads them with Spark's "
+            "reader instead."
+        )
+    elif scheme in _HADOOP_SCHEMES:
+        message = (
+            f"pyarrow cannot open '{path}': {reason}. '{scheme}' is a Hadoop file system scheme: in a Spark compute "
+            f"context sparkdist reads it with Spark's reader (engine='auto' or 'spark'); outside Spark, pyarrow "
+            f"needs a file system for it{native}."
+        )
+    else:
+        message = (
+            f"pyarrow cannot open '{path}': {reason}. Check the path (pyarrow opens local paths and the URIs "
+            "pyarrow.fs knows: file://, s3://, gs://, abfss://, hdfs://) and, for remote storage, pyarrow's "
+            "credentials; in a Spark compute context sparkdist tries Spark's reader when pyarrow cannot open a path."
+        )
+    return _ArrowOpenError(message, path=path, reason=reason)
+
+
+# A Java class name opening a line, as in "org.apache.hadoop.fs.UnsupportedFileSystemException: ..."
+# or Spark Connect's "(org.apache...Exception) ...": the line names its own type.
+_JAVA_CLASS = re.compile(r"^\(?[a-z][\w$]*(?:\.[a-z][\w$]*)*\.[A-Z][\w$]*\)?[:\s]")
+
+
+def _one_line(err: BaseException, limit: int = 300) -> str:
+    """An error as one line: its type and the first line of its message, without Py4J's preamble
+    or a JVM stack."""
+    line = ""
+    for raw in str(err).splitlines():
+        text = raw.strip().lstrip(":").strip()
+        if text and not text.startswith(("An error occurred while calling", "at ", "JVM stacktrace")):
+            line = text
+            break
+    if not line:
+        return type(err).__name__
+    if not _JAVA_CLASS.match(line):
+        line = f"{type(err).__name__}: {line}"
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def spark_reader_error(paths: Sequence[str], err: BaseException, arrow_reason: str | None = None) -> DataSourceError:
+    """Spark's reader failed on ``paths`` (after pyarrow did, when ``arrow_reason`` is given): a
+    DataSourceError (DataNotFoundError for a missing path) naming each attempt in one line."""
+    where = ", ".join(paths)
+    spark = _one_line(err)
+    not_found = any(t in spark for t in ("PATH_NOT_FOUND", "Path does not exist", "FileNotFoundException"))
+    cls = DataNotFoundError if not_found else DataSourceError
+    if arrow_reason is None:
+        return cls(
+            f"Spark's reader (spark.read.parquet) cannot read the Parquet data at '{where}': {spark}. Check the "
+            "path, and that Spark has a file system (and credentials) for its scheme."
+        )
+    return cls(
+        f"cannot read the Parquet data at '{where}' with either reader:\n"
+        f"  pyarrow (on the driver): {arrow_reason}\n"
+        f"  Spark's reader (spark.read.parquet): {spark}\n"
+        "Check the path. Spark's reader opens the schemes it has a Hadoop file system (and credentials) for; "
+        "pyarrow the ones pyarrow.fs opens."
+    )
+
+
+def _arrow_filesystem(path: str) -> tuple[pafs.FileSystem, str]:
+    """pyarrow's file system for ``path`` and the path on it; _ArrowOpenError when pyarrow has none."""
     import pyarrow.fs as pafs
 
-    if "://" not in path:
+    scheme = _scheme(path)
+    if scheme is None:
         return pafs.LocalFileSystem(), path
+    if scheme == "dbfs":
+        local = _dbfs_local(path)
+        if local is None:
+            raise _cannot_open(path, f"no {_DBFS_MOUNT} mount on this machine")
+        return pafs.LocalFileSystem(), local
     try:
         return pafs.FileSystem.from_uri(path)
-    except Exception:  # a scheme pyarrow does not know (or cannot reach): Spark's reader only
-        return None
+    except Exception as err:  # a scheme pyarrow does not know, a native library missing, ...
+        raise _cannot_open(path, _one_line(err)) from err
 
 
 def _spark_uri(path: str) -> str:
-    return path if "://" in path else "file://" + path
+    return path if _scheme(path) is not None else "file://" + path
 
 
 def _is_hidden(rel: str) -> bool:
@@ -624,14 +831,18 @@ def _has_glob(path: str) -> bool:
 
 def _expand(path: str) -> tuple[pafs.FileSystem, list[tuple[str, str]]]:
     """(filesystem, [(file, base directory for hive partitions)]) for one user path."""
+    fs, p = _arrow_filesystem(path)
+    try:
+        return fs, _expand_on(fs, p, path)
+    except SparkDistError:
+        raise
+    except Exception as err:  # listing failed: credentials, network, permissions, ...
+        raise _cannot_open(path, _one_line(err)) from err
+
+
+def _expand_on(fs: pafs.FileSystem, p: str, shown: str) -> list[tuple[str, str]]:
     import pyarrow.fs as pafs
 
-    resolved = _arrow_filesystem(path)
-    if resolved is None:
-        raise DataSourceError(
-            f"pyarrow cannot open '{path}'; use ParquetData(..., engine='spark') so Spark's reader is used"
-        )
-    fs, p = resolved
     if _has_glob(p):
         base = p[: min(p.index(c) for c in "*?[" if c in p)].rsplit("/", 1)[0] or "/"
         if isinstance(fs, pafs.LocalFileSystem):
@@ -640,25 +851,21 @@ def _expand(path: str) -> tuple[pafs.FileSystem, list[tuple[str, str]]]:
             infos = fs.get_file_info(pafs.FileSelector(base, recursive=True))
             matches = sorted(i.path for i in infos if fnmatch.fnmatch(i.path, p))
         if not matches:
-            raise DataNotFoundError(f"no files match the pattern '{path}'")
-        out: list[tuple[str, str]] = []
-        for m in matches:
-            _, sub = _expand(m if "://" not in path else path.split("://")[0] + "://" + m)
-            out += [(f, base) for f, _ in sub]
-        return fs, out
+            raise DataNotFoundError(f"no files match the pattern '{shown}'")
+        return [(f, base) for m in matches for f, _ in _expand_on(fs, m, m)]
     info = fs.get_file_info(p)
     if info.type == pafs.FileType.NotFound:
-        raise DataNotFoundError(f"path '{path}' does not exist")
+        raise DataNotFoundError(f"path '{shown}' does not exist")
     if info.type == pafs.FileType.File:
-        return fs, [(p, os.path.dirname(p))]
+        return [(p, os.path.dirname(p))]
     infos = fs.get_file_info(pafs.FileSelector(p, recursive=True))
     # Like Spark: hidden and "_" files are ignored, and so are 0-byte files (e.g. _SUCCESS markers).
     files = sorted(
         i.path for i in infos if i.type == pafs.FileType.File and i.size and not _is_hidden(i.path[len(p) :])
     )
     if not files:
-        raise DataNotFoundError(f"directory '{path}' holds no Parquet files")
-    return fs, [(f, p) for f in files]
+        raise DataNotFoundError(f"directory '{shown}' holds no Parquet files")
+    return [(f, p) for f in files]
 
 
 def _discover(paths: list[str]) -> _Discovery:

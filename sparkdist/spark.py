@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import hashlib
+import importlib.resources
 import logging
 import os
 import re
+import shutil
 import sys
 import tempfile
 import threading
+import time
 import uuid
 import warnings
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from sparkdist import _compat, _reduce, _serde, _worker
 from sparkdist.context import DEFAULT_MAX_RESULT_SIZE, ComputeContext, _active_tag
 from sparkdist.errors import (
     ArgumentTypeError,
+    ComputeContextError,
     DataSourceError,
     InvalidArgumentError,
     JobError,
@@ -62,8 +67,11 @@ class SparkComputeContext(ComputeContext):
     spark_config : mapping, optional
         Further Spark settings of a built session.
     ship_package : bool, optional
-        Ship sparkdist's own code to the executors. Default: when they may not have it
-        (Spark Connect, non-local masters, or executors running another Python).
+        Ship sparkdist's own code to the executors (a small zip, once per session), so that they
+        need not have it installed. Default (None): yes. False when they surely have this very version.
+    task_slots : int, optional
+        How many tasks the cluster runs at once, used to size splits and batches of calls.
+        Default: detected from the cluster (see :attr:`task_slots`).
     wait : bool
         Whether calls block by default (see :class:`ComputeContext`).
     max_result_size : int, str or None
@@ -89,11 +97,19 @@ class SparkComputeContext(ComputeContext):
         executor_memory: str | None = None,
         spark_config: Mapping[str, Any] | None = None,
         ship_package: bool | None = None,
+        task_slots: int | None = None,
         wait: bool = True,
         max_result_size: int | str | None = DEFAULT_MAX_RESULT_SIZE,
     ) -> None:
         self._init_settings(wait, max_result_size)
         _require_pyspark(classic=session is None and remote is None, connect=remote is not None)
+        if task_slots is not None and (
+            not isinstance(task_slots, int) or isinstance(task_slots, bool) or task_slots < 1
+        ):
+            raise InvalidArgumentError(
+                f"task_slots must be a positive int (how many tasks the cluster runs at once) or None to "
+                f"detect it, got {task_slots!r}"
+            )
         if session is not None and not _compat.is_spark_session(session):
             raise ArgumentTypeError(f"session must be a pyspark SparkSession, got {type(session).__name__}")
         building = [n for n, v in (("master", master), ("remote", remote), ("num_executors", num_executors),
@@ -135,6 +151,8 @@ class SparkComputeContext(ComputeContext):
         self._shipped_to: set[str] = set()
         self._engines: dict[tuple[str, ...], str] = {}
         self._lock = threading.Lock()
+        self._task_slots = task_slots
+        self._probed_slots: tuple[int, float] | None = None  # (slots, when) for Connect servers
 
     # -- the session ----------------------------------------------------------------------------
 
@@ -159,7 +177,43 @@ class SparkComputeContext(ComputeContext):
 
     @property
     def task_slots(self) -> int:
-        return _compat.task_slots(self.session)
+        """How many tasks the cluster runs at once: the ``task_slots`` given to the constructor, else
+        what the cluster has now (classic: the scheduler's executors and cores, read for every job;
+        a Spark Connect server on a cluster: a short probe job, repeated when older than
+        :data:`SLOTS_PROBE_TTL` seconds)."""
+        if self._task_slots is not None:
+            return self._task_slots
+        session = self.session
+        known = _compat.task_slots(session)
+        if known is not None:
+            return known
+        with self._lock:
+            probed = self._probed_slots
+        if probed is None or time.monotonic() - probed[1] > SLOTS_PROBE_TTL:
+            probed = (self._probe_slots(session), time.monotonic())
+            with self._lock:
+                self._probed_slots = probed
+        return probed[0]
+
+    def _probe_slots(self, session: SparkSession) -> int:
+        """Run a short job of many tasks and count what ran them: the cores of each executor seen (from
+        its command line) and, as a floor, how many tasks ran at the same time."""
+        self._ensure_shipped(session)
+        rows: list[Any] = []
+        n_tasks = 64
+        try:
+            for _ in range(3):  # more tasks while every one found a slot of its own (a bigger cluster)
+                probe = functools.partial(_worker.probe_slots, 0.05)
+                df = session.range(0, n_tasks, 1, numPartitions=n_tasks).mapInArrow(probe, _worker.PROBE_SCHEMA)
+                rows = df.collect()
+                slots = _slots_from_probe(rows)
+                if slots < n_tasks // 2 or n_tasks >= 4096:
+                    return slots
+                n_tasks *= 4
+            return _slots_from_probe(rows)
+        except Exception as err:
+            log.warning("sparkdist: could not count the cluster's task slots (%s); assuming 2", _first_line(err))
+            return 2
 
     def check_usable(self) -> None:
         if self._session is not None and _compat.is_stopped(self._session):
@@ -175,6 +229,8 @@ class SparkComputeContext(ComputeContext):
         local = (self._remote is None and _compat.is_local_master(target)) or (
             self._remote is not None and not self._remote.startswith("sc://")
         )
+        if self._remote is not None and not local:
+            check_reachable(self._remote)
         builder = SparkSession.builder.remote(self._remote) if self._remote else SparkSession.builder.master(target)
         builder = builder.appName(self._app_name)
         if local:
@@ -211,18 +267,9 @@ class SparkComputeContext(ComputeContext):
 
     # -- shipping sparkdist to executors ----------------------------------------------------------
 
-    def _needs_package(self, session: SparkSession) -> bool:
-        if self._ship_package is not None:
-            return self._ship_package
-        if _compat.is_connect(session):
-            return True
-        master = _compat.conf_get(session, "spark.master") or ""
-        python = _compat.conf_get(session, "spark.pyspark.python") or os.environ.get("PYSPARK_PYTHON") or "python3"
-        return not _compat.is_local_master(master) or os.path.realpath(python) != os.path.realpath(sys.executable)
-
     def _ensure_shipped(self, session: SparkSession) -> None:
         key = str(getattr(session, "session_id", id(session)))
-        if key in self._shipped_to or not self._needs_package(session):
+        if key in self._shipped_to or self._ship_package is False:
             return
         path = package_zip()
         try:
@@ -237,7 +284,7 @@ class SparkComputeContext(ComputeContext):
     def _run_splits(
         self, task_bytes: bytes, task: _worker.SplitTask, source: DataSource, reduce_bytes: bytes | None
     ) -> list[Outcome]:
-        from sparkdist.sources import LocalSplit, PandasData, ParquetData, SparkData
+        from sparkdist.sources import LocalSplit, PandasData, ParquetData, SparkData, spark_reader_error
 
         session = self.session
         self.check_usable()
@@ -253,7 +300,14 @@ class SparkComputeContext(ComputeContext):
                 )
             frame: DataFrame | None = source.frame()
         elif isinstance(source, ParquetData) and self._parquet_engine(session, source) == "spark":
-            frame = source.spark_frame(session)
+            try:
+                frame = source.spark_frame(session)  # classic Spark lists the files here
+                if _compat.is_connect(session):
+                    _ = frame.schema  # Connect analyses lazily: a bad path fails here, not as a job failure
+            except Exception as err:
+                if not _is_spark_error(err):
+                    raise
+                raise spark_reader_error(source.paths, err) from err
         elif isinstance(source, (ParquetData, PandasData)):
             splits = source.local_splits(self.task_slots)
             frame = None
@@ -305,17 +359,24 @@ class SparkComputeContext(ComputeContext):
         self._check_cancelled()
         if once:
             # more tasks than slots, so that every executor gets one; the first on each runs the call
-            n_tasks, tag = 2 * self.task_slots, uuid.uuid4().hex
+            n_tasks, once_tag = 2 * self.task_slots, uuid.uuid4().hex
         else:
-            n_tasks, tag = -(-n_calls // chunk), None
+            n_tasks, once_tag = -(-n_calls // chunk), None
+        connect = _compat.is_connect(session)
+        stop = _worker.StopPolicy(uuid.uuid4().hex, raise_=not connect) if batch.stop_on_failure else None
+        watcher = _StopWatcher(session, _active_tag.get()) if stop is not None and stop.raise_ else None
         _compat.set_job_description(session, f"sparkdist exec_job: {getattr(batch.func, '__qualname__', 'func')}")
         try:
-            if _compat.is_connect(session):
-                func = functools.partial(_worker.spark_exec_tasks, batch_bytes, chunk, n_calls, tag)
+            if connect:
+                func = functools.partial(_worker.spark_exec_tasks, batch_bytes, chunk, n_calls, once_tag, stop)
                 mapped = session.range(0, n_tasks, 1, numPartitions=n_tasks).mapInArrow(func, _worker.RESULT_SCHEMA)
-                outcomes = _reduce.collect_outcomes(mapped, self.max_result_size, "call")
+                outcomes = _reduce.collect_outcomes(
+                    mapped, self.max_result_size, "call", until_error=batch.stop_on_failure
+                )
+                if batch.stop_on_failure and any(status == _worker.ERROR for _, status, _ in outcomes):
+                    self._stop_rest(session)  # the first failure ends the job: stop the tasks still running
             else:  # classic: an RDD of task numbers skips SQL planning, the cheapest job Spark has
-                part = functools.partial(_worker.rdd_exec_tasks, batch_bytes, chunk, n_calls, tag)
+                part = functools.partial(_worker.rdd_exec_tasks, batch_bytes, chunk, n_calls, once_tag, stop)
                 rows = session.sparkContext.parallelize(range(n_tasks), n_tasks).mapPartitions(part).collect()
                 outcomes = _reduce.assemble(
                     ((key, 0, 1, status, payload) for key, status, payload in rows), self.max_result_size, "call"
@@ -326,11 +387,14 @@ class SparkComputeContext(ComputeContext):
         except Exception as err:
             if not _is_spark_error(err):
                 raise
-            stopped = _worker.parse_stop(str(err))
+            stopped = (watcher.stopped if watcher is not None else None) or _worker.parse_stop(str(err))
             if stopped is None:
                 raise spark_failure(err) from None
-            index, info = stopped  # continue_on_failure=False: Spark cancelled the other tasks
+            index, info = stopped  # continue_on_failure=False: the job was cancelled at the first failure
             return [(index, _worker.ERROR, info, None, info["host"])]
+        finally:
+            if watcher is not None:
+                watcher.close()
         return [(index, status, value, output, where) for index, status, (value, output, where) in outcomes]
 
     def _stop_rest(self, session: SparkSession) -> None:
@@ -342,15 +406,21 @@ class SparkComputeContext(ComputeContext):
                 _compat.interrupt_tag(session, tag)
 
     def _parquet_engine(self, session: SparkSession, source: Any) -> str:
-        """ "arrow" when the executors can open the files with pyarrow, else "spark" (engine="auto");
-        the reason for a fallback is logged once per context and path."""
+        """ "arrow" when the driver and the executors can open the files with pyarrow, else "spark"
+        (engine="auto"); the reason for a fallback is logged once per context and path. When neither
+        pyarrow on the driver nor Spark's reader can open the path, a DataSourceError names both."""
         if source.engine != "auto":
             return str(source.engine)
         key = tuple(source.paths)
         if key not in self._engines:
-            ok, reason = (True, "") if source.arrow_readable() else (False, "pyarrow cannot open it on the driver")
-            if ok and not _compat.executors_share_filesystem(session):
+            failure = source.arrow_failure()
+            if failure is not None:
+                source._schema_in(self)  # Spark's reader must open it, or the error names both attempts
+                ok, reason = False, f"pyarrow cannot open it on the driver ({failure})"
+            elif not _compat.executors_share_filesystem(session):
                 ok, reason = self._probe_executors(session, source)
+            else:
+                ok, reason = True, ""
             self._engines[key] = "arrow" if ok else "spark"
             if not ok:
                 log.warning(
@@ -366,26 +436,33 @@ class SparkComputeContext(ComputeContext):
         try:
             row = session.range(0, 1, 1, numPartitions=1).mapInArrow(probe, "ok boolean, reason string").collect()[0]
         except Exception as err:  # the probe itself failed (for example sparkdist missing there)
-            return False, f"the probe job failed: {str(err).splitlines()[0][:300]}"
+            from sparkdist.sources import _one_line
+
+            return False, f"the probe job failed: {_one_line(err)}"
         return bool(row.ok), str(row.reason)
 
     # -- jobs: tags, cancel, progress ------------------------------------------------------------
 
     @contextlib.contextmanager
     def _job_scope(self, tag: str, description: str) -> Iterator[None]:
-        """Spark operations in the block carry job tag ``tag`` (thread-local, classic and Connect)."""
+        """Spark operations in the block carry job tag ``tag`` (thread-local, classic and Connect).
+        The thread's Spark settings that jobs change (description, interrupt-on-cancel, tags) and
+        the Connect progress handler are put back as found when the block ends."""
         session = self.session
+        saved = _compat.save_local_properties(session)
         _compat.add_tag(session, tag)
-        _progress_threads[threading.get_ident()] = tag
-        if _compat.is_connect(session):
-            _ensure_progress_handler(session)
+        handler = _watch_connect_progress(session, tag)
         try:
             with super()._job_scope(tag, description):
                 yield
         finally:
-            _progress_threads.pop(threading.get_ident(), None)
             with contextlib.suppress(Exception):
                 _compat.remove_tag(session, tag)
+            with contextlib.suppress(Exception):
+                _compat.restore_local_properties(session, saved)
+            if handler is not None:
+                with contextlib.suppress(Exception):
+                    session.removeProgressHandler(handler)  # type: ignore[arg-type]
 
     def _cancel(self, tag: str) -> None:
         super()._cancel(tag)
@@ -413,21 +490,48 @@ class SparkComputeContext(ComputeContext):
         return f"SparkComputeContext(<{kind} session>)"
 
 
-_progress_threads: dict[int, str] = {}  # thread id -> job tag of the operation it runs
-_connect_progress: dict[str, tuple[int, int]] = {}
-_handler_sessions: set[str] = set()
+class _StopWatcher:
+    """Classic Spark, ``continue_on_failure=False``: watches the failed tasks of job ``tag`` and
+    cancels the job as soon as one failed on a user error (a :class:`sparkdist._worker.StopJob`),
+    so that Spark neither retries the call nor runs the job's other tasks on."""
+
+    def __init__(self, session: SparkSession, tag: str | None, interval: float = 0.05) -> None:
+        self.session, self.tag, self.interval = session, tag, interval
+        self.stopped: tuple[int, _worker.ErrorInfo] | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name=f"{tag}-stop-watch", daemon=True)
+        if tag is not None:
+            self._thread.start()
+
+    def _watch(self) -> None:
+        assert self.tag is not None
+        while not self._done.wait(self.interval):
+            for message in _compat.failed_task_messages(self.session, self.tag):
+                found = _worker.parse_stop(message)
+                if found is not None:
+                    self.stopped = found
+                    with contextlib.suppress(Exception):
+                        _compat.interrupt_tag(self.session, self.tag)
+                    return
+
+    def close(self) -> None:
+        self._done.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
 
 
-def _ensure_progress_handler(session: SparkSession) -> None:
+_connect_progress: dict[str, tuple[int, int]] = {}  # job tag -> (tasks done, tasks total), Connect
+
+
+def _watch_connect_progress(session: SparkSession, tag: str) -> Callable[..., None] | None:
     """Spark Connect reports stage progress to registered handlers, in the thread that runs the
-    operation: attribute it to that thread's job."""
-    key = str(getattr(session, "session_id", id(session)))
-    if key in _handler_sessions or not hasattr(session, "registerProgressHandler"):
-        return
+    operation: count it for job ``tag`` while this thread runs it. Returns the handler to remove."""
+    if not _compat.is_connect(session) or not hasattr(session, "registerProgressHandler"):
+        return None
+    thread = threading.get_ident()
 
     def handler(stages: Any, inflight_tasks: int, operation_id: str | None, done: bool, **_: Any) -> None:
-        tag = _progress_threads.get(threading.get_ident())
-        if tag is None:
+        if threading.get_ident() != thread:
             return
         total = sum(int(getattr(st, "num_tasks", 0)) for st in stages or [])
         finished = sum(int(getattr(st, "num_completed_tasks", 0)) for st in stages or [])
@@ -435,7 +539,7 @@ def _ensure_progress_handler(session: SparkSession) -> None:
         _connect_progress[tag] = (max(finished, before[0]), max(total, before[1]))
 
     session.registerProgressHandler(handler)  # type: ignore[arg-type]  # a plain function serves
-    _handler_sessions.add(key)
+    return handler
 
 
 def _is_spark_error(err: BaseException) -> bool:
@@ -492,40 +596,94 @@ def _tail(trace: str, lines: int = 12) -> str:
     return "\n".join(trace.strip().splitlines()[-lines:])
 
 
+def check_reachable(url: str, timeout: float = 10.0) -> None:
+    """Raise ComputeContextError, naming ``url``, when nothing accepts connections at a Spark Connect
+    URL (``sc://host:port/;params``); pyspark itself would retry for minutes before saying so.
+
+    >>> check_reachable("sc://127.0.0.1:1")
+    Traceback (most recent call last):
+    ...
+    sparkdist.errors.ComputeContextError: cannot reach the Spark Connect server at sc://127.0.0.1:1 (127.0.0.1:1): ConnectionRefusedError: [Errno 111] Connection refused. Check that the server runs and the host and port are right (the default port is 15002).
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.split(";", 1)[0])
+    host, port = parts.hostname or "localhost", parts.port or 15002
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as err:
+        raise ComputeContextError(
+            f"cannot reach the Spark Connect server at {url} ({host}:{port}): {type(err).__name__}: {err}. "
+            "Check that the server runs and the host and port are right (the default port is 15002)."
+        ) from err
+
+
+#: Seconds after which a Spark Connect server's task slots are probed again (executors come and go).
+SLOTS_PROBE_TTL = 60.0
+
+
+def _slots_from_probe(rows: list[Any]) -> int:
+    """Task slots from :func:`sparkdist._worker.probe_slots` rows: the cores of every executor seen,
+    divided by CPUs per task, or at least the most tasks seen running at once."""
+    per_executor: dict[str, int] = {}
+    for row in rows:
+        if row.cores:
+            per_executor[row.executor] = max(per_executor.get(row.executor, 0), row.cores // max(1, row.task_cpus))
+    events = sorted([(r.start, 1) for r in rows] + [(r.end, -1) for r in rows])
+    running = most = 0
+    for _, step in events:
+        running += step
+        most = max(most, running)
+    return max(1, sum(per_executor.values()), most)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0][:300] if text else ''}"
+
+
 _zip_lock = threading.Lock()
 _zip_path: str | None = None
 
 
 def package_zip() -> str:
-    """A zip of this sparkdist package (built once per process, in a directory private to the user)."""
+    """A zip of this sparkdist package (built once per process, in a directory private to the user).
+
+    Works wherever sparkdist was imported from: a folder, or itself a zip or wheel on the path (as
+    with ``spark-submit --py-files sparkdist.whl``)."""
     global _zip_path
     with _zip_lock:
         if _zip_path is None or not os.path.exists(_zip_path):
-            pkg_dir = os.path.dirname(os.path.abspath(__file__))
-            files = []
-            for root, dirs, names in os.walk(pkg_dir):
-                dirs[:] = [d for d in dirs if d != "__pycache__"]
-                files += [os.path.join(root, n) for n in sorted(names) if n.endswith(".py") or n == "py.typed"]
+            files = sorted(_package_files(importlib.resources.files("sparkdist"), "sparkdist"))
             digest = hashlib.sha256()
-            for f in files:
-                with open(f, "rb") as fh:
-                    digest.update(f.encode() + fh.read())
+            for name, data in files:
+                digest.update(name.encode() + data)
             tmp = tempfile.mkdtemp(prefix="sparkdist-")  # mode 0700
+            atexit.register(shutil.rmtree, tmp, ignore_errors=True)  # nothing left in /tmp after exit
             path = os.path.join(tmp, f"sparkdist_{digest.hexdigest()[:12]}.zip")
             with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-                for f in files:
-                    zf.write(f, os.path.join("sparkdist", os.path.relpath(f, pkg_dir)))
+                for name, data in files:
+                    zf.writestr(name, data)
             os.chmod(path, 0o600)
             _zip_path = path
         return _zip_path
+
+
+def _package_files(folder: Any, prefix: str) -> Iterator[tuple[str, bytes]]:
+    """(name in the zip, content) of the package's source files, from a folder or an archive."""
+    for item in folder.iterdir():
+        if item.is_dir():
+            if item.name != "__pycache__":
+                yield from _package_files(item, f"{prefix}/{item.name}")
+        elif item.name.endswith(".py") or item.name == "py.typed":
+            yield f"{prefix}/{item.name}", item.read_bytes()
 
 
 def _require_pyspark(*, classic: bool, connect: bool) -> None:
     """Raise ComputeContextError, saying what to install, when this Python lacks the pyspark that a
     Spark context needs (classic: the full pyspark; Connect: pyspark with its Connect dependencies)."""
     import importlib.util
-
-    from sparkdist.errors import ComputeContextError
 
     if importlib.util.find_spec("pyspark") is None:
         raise ComputeContextError(

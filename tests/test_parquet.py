@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -202,3 +203,97 @@ def test_s3_endpoint_from_the_usual_environment_variable(ctx, s3_uri, monkeypatc
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{endpoint}")
     # the driver resolves the file system once; workers receive it, endpoint included
     assert sd.distribute_job(len, sd.ParquetData(uri), reduce=add, compute_context=ctx) == 2000
+
+
+# -- paths pyarrow cannot open on the driver: Spark's reader stands in ------------------------------
+
+
+@pytest.fixture
+def viewfs(spark, parquet_dir):
+    """``viewfs://<name>/data``: Hadoop's view file system, mounted on ``parquet_dir`` by a session
+    setting (Spark copies session settings into the Hadoop configuration of its file reads, classic
+    and Connect). Spark's reader opens it; pyarrow on the driver cannot (it reads viewfs:// through
+    libhdfs, which this machine lacks)."""
+    import uuid
+
+    name = f"sd{uuid.uuid4().hex[:10]}"  # a fresh mount table: Hadoop caches a file system per authority
+    key = f"fs.viewfs.mounttable.{name}.link./data"
+    spark.conf.set(key, f"file://{parquet_dir}")
+    uri = f"viewfs://{name}/data"
+    reason = sd.ParquetData(uri).arrow_failure()
+    if reason is None:
+        pytest.skip("pyarrow opens viewfs:// on this machine (libhdfs present): no fallback to test")
+    yield uri
+    spark.conf.unset(key)
+
+
+def counts(split):
+    return np.array([len(split), int(split["k"].sum()), int(split["x"].isna().sum())])
+
+
+def test_auto_engine_reads_with_spark_when_pyarrow_cannot_open_the_path(spark_ctx, parquet_dir, viewfs, caplog):
+    ctx = sd.SparkComputeContext(spark_ctx.session)  # a fresh context: a fresh "once"
+    expected = sd.distribute_job(counts, str(parquet_dir), reduce=np.add, compute_context=ctx)
+    with caplog.at_level(logging.WARNING, logger="sparkdist"):
+        for _ in range(2):
+            got = sd.distribute_job(counts, viewfs, reduce=np.add, compute_context=ctx)
+            np.testing.assert_array_equal(got, expected)
+    notes = [r.getMessage() for r in caplog.records if "Spark's reader" in r.getMessage()]
+    assert len(notes) == 1, notes
+    assert viewfs in notes[0] and "pyarrow cannot open it on the driver" in notes[0]
+    assert ctx._engines[(viewfs,)] == "spark"
+
+
+def test_spark_reader_fallback_serves_the_drivers_questions_too(spark_ctx, parquet_dir, viewfs):
+    """columns=, validate(), pema_compute's DataInfo and is_distributed_context: the schema comes from
+    Spark's reader when pyarrow cannot open the path."""
+    assert sd.is_distributed_context(spark_ctx, data=viewfs)
+    report = sd.ParquetData(viewfs).validate(spark_ctx)
+    assert report.schema == [("x", "double"), ("k", "int64"), ("g", "string")]
+    assert report.n_rows is None and any("Spark's reader" in w for w in report.warnings)
+    with spark_ctx:
+        src = sd.ParquetData(viewfs, columns=["k"], filters=[("k", "<", 10)])
+        assert src.column_names() == ["x", "k", "g"]
+    with pytest.raises(sd.ColumnNotFoundError, match=r"\['nope'\]"):
+        sd.distribute_job(len, viewfs, columns=["nope"], compute_context=spark_ctx)
+    parts = sd.distribute_job(lambda s: s, src, compute_context=spark_ctx)
+    local = sd.distribute_job(lambda s: s, sd.ParquetData(parquet_dir, columns=["k"], filters=[("k", "<", 10)]))
+    assert sorted(pd.concat(parts)["k"]) == sorted(pd.concat(local)["k"])
+    fallback = pema_compute(Summary(["x", "k"]), viewfs, compute_context=spark_ctx)
+    direct = pema_compute(Summary(["x", "k"]), str(parquet_dir), compute_context=spark_ctx)
+    pd.testing.assert_frame_equal(fallback, direct, rtol=1e-9)
+
+
+@pytest.mark.parametrize("uri", ["nosuchscheme://x/y", "dbfs:/mnt/x"])
+def test_a_path_neither_reader_opens_names_both_attempts(spark_ctx, uri):
+    if uri.startswith("dbfs:") and os.path.isdir("/dbfs"):
+        pytest.skip("this machine has a /dbfs mount")
+    with pytest.raises(sd.DataSourceError) as info:
+        sd.distribute_job(len, uri, compute_context=spark_ctx)
+    message = str(info.value)
+    assert not isinstance(info.value, sd.DataNotFoundError)
+    assert f"cannot read the Parquet data at '{uri}' with either reader" in message
+    lines = message.splitlines()
+    assert len(lines) == 4, message  # the path, one line per attempt, what to do: no JVM stack
+    assert lines[1].startswith("  pyarrow (on the driver): ")
+    assert lines[2].startswith("  Spark's reader (spark.read.parquet): ")
+    assert f'No FileSystem for scheme "{uri.split(":")[0]}"' in lines[2]
+
+
+def test_a_missing_path_under_a_scheme_only_spark_opens_is_not_found(spark_ctx, viewfs):
+    with pytest.raises(sd.DataNotFoundError, match="with either reader") as info:
+        pema_compute(Mean("x"), viewfs + "/nothing-here", compute_context=spark_ctx)
+    assert "Path does not exist" in str(info.value) and len(str(info.value).splitlines()) == 4
+
+
+def test_engine_arrow_with_a_path_pyarrow_cannot_open(spark_ctx, viewfs):
+    with pytest.raises(sd.DataSourceError, match=r"engine='arrow' reads 'viewfs://.*' with pyarrow, which cannot") as i:
+        sd.distribute_job(len, sd.ParquetData(viewfs, engine="arrow"), compute_context=spark_ctx)
+    assert "engine='auto' or 'spark'" in str(i.value)
+
+
+def test_engine_spark_with_a_path_spark_cannot_open(spark_ctx, viewfs):
+    for uri, error in (("nosuchscheme://x/y", sd.DataSourceError), (viewfs + "/nothing-here", sd.DataNotFoundError)):
+        with pytest.raises(error, match=r"Spark's reader \(spark\.read\.parquet\) cannot read") as info:
+            sd.distribute_job(len, sd.ParquetData(uri, engine="spark"), compute_context=spark_ctx)
+        assert uri in str(info.value) and "\n" not in str(info.value)

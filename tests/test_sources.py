@@ -221,3 +221,83 @@ def test_spark_reader_applies_filters_and_columns(spark_ctx, parquet_dir, number
 def test_os_pathlike_is_accepted(tmp_path):
     f = write(tmp_path / "a.parquet", {"x": [1.0]})
     assert sd.distribute_job(len, os.fspath(f)) == [1]
+
+
+# -- paths: URIs, dbfs:/, /Volumes -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("uri", ["dbfs:/mnt/x", "dbfs:///mnt/x", "nosuchscheme://x/y", "s3://b/k", "file:/tmp/x"])
+def test_uris_are_not_made_local_paths(uri):
+    assert sd.ParquetData(uri).paths == [uri]
+
+
+def test_relative_paths_become_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert sd.ParquetData("data/x").paths == [str(tmp_path / "data" / "x")]
+    assert sd.ParquetData("C:/x").paths == [str(tmp_path / "C:" / "x")]  # a drive letter is no URI scheme
+
+
+def test_volumes_paths_are_plain_local_paths():
+    from sparkdist.sources import _arrow_filesystem, _scheme, _spark_uri
+
+    path = "/Volumes/main/default/landing/events"
+    src = sd.ParquetData(path)
+    assert src.paths == [path] and _scheme(path) is None
+    assert _spark_uri(path) == "file://" + path
+    fs, local = _arrow_filesystem(path)
+    assert type(fs).__name__ == "LocalFileSystem" and local == path
+    if not os.path.exists(path):  # on this machine: the ordinary "does not exist", not a URI error
+        with pytest.raises(sd.DataNotFoundError, match=r"path '/Volumes/main/default/landing/events' does not exist"):
+            src.validate(sd.LocalComputeContext())
+
+
+def test_dbfs_paths_read_through_the_dbfs_mount(ctx, tmp_path, monkeypatch):
+    from sparkdist import sources
+
+    monkeypatch.setattr(sources, "_DBFS_MOUNT", str(tmp_path))  # this machine has no /dbfs: a stand-in
+    for i in range(2):
+        write(tmp_path / "mnt" / "sales" / f"part-{i}.parquet", {"x": [1.0, 2.0, 3.0]})
+    src = sd.ParquetData("dbfs:/mnt/sales")
+    assert src.paths == ["dbfs:/mnt/sales"]
+    assert src.validate(ctx).files == 2
+    assert sd.distribute_job(len, "dbfs:/mnt/sales", reduce=lambda a, b: a + b, compute_context=ctx) == 6
+
+
+def test_dbfs_without_the_mount_outside_spark():
+    if os.path.isdir("/dbfs"):
+        pytest.skip("this machine has a /dbfs mount")
+    with pytest.raises(sd.DataSourceError, match=r"pyarrow cannot open 'dbfs:/mnt/x': no /dbfs mount") as info:
+        sd.distribute_job(len, "dbfs:/mnt/x", compute_context=sd.LocalComputeContext())
+    assert "Spark's reader" in str(info.value)
+
+
+def test_unknown_scheme_outside_spark():
+    with pytest.raises(sd.DataSourceError, match=r"pyarrow cannot open 'nosuchscheme://x/y': ArrowInvalid") as info:
+        sd.ParquetData("nosuchscheme://x/y").validate(sd.LocalComputeContext())
+    assert "Check the path" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_hadoop_scheme_outside_spark_points_at_spark():
+    with pytest.raises(sd.DataSourceError, match=r"pyarrow cannot open 'viewfs://cluster/data'") as info:
+        sd.distribute_job(len, "viewfs://cluster/data", compute_context=sd.LocalParallelComputeContext(2))
+    assert "'viewfs' is a Hadoop file system scheme" in str(info.value)
+    assert "in a Spark compute context sparkdist reads it with Spark's reader" in str(info.value)
+
+
+def test_engine_arrow_names_the_scheme_and_what_to_do():
+    src = sd.ParquetData("nosuchscheme://x/y", engine="arrow")
+    for _ in range(2):  # the second time from what the first attempt found
+        with pytest.raises(sd.DataSourceError, match=r"engine='arrow' reads 'nosuchscheme://x/y' with pyarrow") as info:
+            src.validate(sd.LocalComputeContext())
+        message = str(info.value)
+        assert "engine='auto' or 'spark' in a Spark compute context" in message
+        assert "pyarrow's file system for 'nosuchscheme' paths" in message
+
+
+def test_columns_of_an_unreadable_path_outside_spark():
+    with pytest.raises(sd.DataSourceError, match="pyarrow cannot open 'nosuchscheme://x/y'"):
+        sd.ParquetData("nosuchscheme://x/y", columns=["x"])
+
+
+def test_is_distributed_context_does_not_open_the_path():
+    assert sd.is_distributed_context(sd.LocalComputeContext(), data="nosuchscheme://x/y") is False

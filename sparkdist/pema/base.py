@@ -12,7 +12,7 @@ from sparkdist import jobs
 from sparkdist.context import ComputeContext, resolve_context
 from sparkdist.distribute import distribute_job
 from sparkdist.errors import ArgumentTypeError, EmptyDataError, InvalidArgumentError, SparkDistError
-from sparkdist.sources import DataSource, as_data_source
+from sparkdist.sources import DataSource, ParquetData, as_data_source
 
 __all__ = ["DataInfo", "PemaAlgorithm", "pema_compute"]
 
@@ -208,6 +208,8 @@ def pema_compute(
     show = jobs.check_progress(progress)
 
     full = as_data_source(data)
+    if isinstance(full, ParquetData):
+        full._schema_in(ctx)  # as ctx reads it: through Spark's reader when pyarrow cannot open the path
     _driver_call(algo, "check_data", _data_info(full))
     columns = _driver_call(algo, "vars_to_use")
     if columns is not None and (isinstance(columns, str) or not all(isinstance(c, str) for c in columns)):
