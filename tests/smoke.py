@@ -108,6 +108,10 @@ def main() -> None:
     parser.add_argument("--remote", default="local[2]", help="Spark Connect URL for mode connect")
     args = parser.parse_args()
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    if args.mode == "connect" and not args.remote.startswith("sc://"):
+        # the local Connect server behind remote("local[...]") binds port 15002, which another Spark
+        # Connect run on this machine may hold; Spark's testing switch gives it a free port instead
+        os.environ.setdefault("SPARK_TESTING", "1")
 
     import sparkdist as sd
 
