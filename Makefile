@@ -76,8 +76,9 @@ LANE_PIP       = $(PY) -m pip --python $(@D)/bin/python install -q
 	$(LANE_PIP) "pyspark[connect]==$(CONNECT_FLOOR)" -e .
 	touch $@
 .venvs/pandas-newest/.installed: pyproject.toml $(VENV)/.installed
-	rm -rf $(@D) && $(PYTHON) -m venv --without-pip $(@D)
-	$(LANE_PIP) -e ".[dev]"
+	rm -rf $(@D) && $(PYTHON) -m venv $(@D)
+	$(@D)/bin/python -m pip install -q --upgrade pip
+	$(@D)/bin/python -m pip install -q -e ".[dev]"
 	touch $@
 
 # tests/smoke.py with the lowest pyspark of each extra: classic local[2] with the spark extra's floor,
@@ -87,9 +88,10 @@ test-floors: .venvs/spark-floor/.installed .venvs/connect-floor/.installed
 	PYSPARK_PYTHON=$(CURDIR)/.venvs/connect-floor/bin/python .venvs/connect-floor/bin/python tests/smoke.py classic
 	PYSPARK_PYTHON=$(CURDIR)/.venvs/connect-floor/bin/python .venvs/connect-floor/bin/python tests/smoke.py connect
 
-# the no-JVM and local[2] test runs with the newest pandas (upgraded on every run)
+# the no-JVM and local[2] test runs with the newest pandas (upgraded on every run), in a venv built
+# like the dev venv (the tests use its pip)
 test-pandas-newest: .venvs/pandas-newest/.installed
-	$(PY) -m pip --python .venvs/pandas-newest/bin/python install -q --upgrade pandas
+	.venvs/pandas-newest/bin/python -m pip install -q --upgrade pandas
 	PYSPARK_PYTHON=$(CURDIR)/.venvs/pandas-newest/bin/python .venvs/pandas-newest/bin/python -m pytest -q -p no:randomly \
 	  --ignore=tests/test_install.py
 	PYSPARK_PYTHON=$(CURDIR)/.venvs/pandas-newest/bin/python .venvs/pandas-newest/bin/python -m pytest -q -p no:randomly \
