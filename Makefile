@@ -1,7 +1,8 @@
 # sparkdist: two commands on a fresh machine with Java 17+
 #   make demo   creates .venv, installs sparkdist with its test tools, runs the demo job
-#   make test   runs the whole test suite (no-JVM contexts, then local[2], local-cluster, Spark Connect, notebooks,
-#               and a smoke run with the lowest pyspark of each extra)
+#   make test   runs the whole test suite (no-JVM contexts, then local[2], local-cluster, Spark Connect,
+#               a real standalone cluster, a real Spark Connect server, notebooks, and a smoke run with the
+#               lowest pyspark of each extra)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -11,8 +12,8 @@ export SPARK_LOCAL_IP := 127.0.0.1
 export PYSPARK_PYTHON := $(CURDIR)/$(PY)
 PYTEST := $(PY) -m pytest -q -p no:randomly
 
-.PHONY: demo test setup java lint test-none test-local test-cluster test-connect test-notebooks bench soak clean \
-        test-floors test-pandas-newest
+.PHONY: demo test setup java lint test-none test-local test-cluster test-connect test-standalone test-connect-server \
+	test-notebooks bench soak clean test-floors test-pandas-newest
 
 demo: setup
 	$(PY) examples/demo.py
@@ -44,10 +45,17 @@ test-cluster: setup
 	$(PYTEST) tests --spark-mode=cluster
 test-connect: setup
 	$(PYTEST) tests --spark-mode=connect
+# tests/_cluster.py starts a standalone master and 2 workers (and a Spark Connect server) on 127.0.0.1;
+# executors run .venv-executors (numpy, pandas, pyarrow only; built on first use from pip's cache)
+test-standalone: setup
+	$(PYTEST) tests --spark-mode=standalone
+test-connect-server: setup
+	$(PYTEST) tests --spark-mode=connect-server
 test-notebooks: setup
 	$(PYTEST) --nbmake notebooks
 
-test: setup lint test-none test-local test-cluster test-connect test-notebooks test-floors
+test: setup lint test-none test-local test-cluster test-connect test-standalone test-connect-server test-notebooks \
+      test-floors
 
 bench: setup
 	$(PY) -m pip install -q -e ".[bench]"
@@ -98,4 +106,4 @@ test-pandas-newest: .venvs/pandas-newest/.installed
 	  tests --spark-mode=local --ignore=tests/test_install.py
 
 clean:
-	rm -rf $(VENV) .venvs build *.egg-info
+	rm -rf $(VENV) .venvs .venv-executors .venv-executors.lock build *.egg-info

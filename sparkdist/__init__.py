@@ -6,6 +6,8 @@ Importing sparkdist is fast and starts no JVM.
 >>> import sparkdist
 >>> sparkdist.is_distributed_context(sparkdist.LocalComputeContext())
 False
+>>> sparkdist.pema.Summary.__name__      # subpackages load on first use
+'Summary'
 """
 
 from __future__ import annotations
@@ -40,6 +42,23 @@ from sparkdist.sources import DataSource, ParquetData, SparkData, ValidationRepo
 from sparkdist.spark import SparkComputeContext
 
 __version__ = "0.1.0"
+
+_SUBPACKAGES = ("pema",)
+
+
+def __getattr__(name: str) -> object:
+    """Subpackages as attributes, imported on first use: ``sparkdist.pema.Summary`` works after
+    ``import sparkdist`` alone, and importing sparkdist stays light."""
+    if name in _SUBPACKAGES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_SUBPACKAGES])
+
 
 __all__ = [
     "ArgumentTypeError",

@@ -244,22 +244,19 @@ def interrupt_tag(session: SparkSession, tag: str) -> None:
 
 
 def tag_progress(session: SparkSession, tag: str) -> tuple[int, int]:
-    """(completed, total) tasks of the classic Spark jobs carrying ``tag``, from Spark's status tracker."""
+    """(completed, total) tasks of the first stage (the one that runs the user's function) of the
+    newest classic Spark job carrying ``tag``, from Spark's status tracker; (0, 0) before it starts."""
     try:
         tracker = session.sparkContext._jsc.sc().statusTracker()  # type: ignore[union-attr]
-        done = total = 0
-        for job_id in tracker.getJobIdsForTag(tag):
+        for job_id in sorted(tracker.getJobIdsForTag(tag), reverse=True):
             info = tracker.getJobInfo(job_id)
-            if info.isEmpty():
-                continue
-            for stage_id in info.get().stageIds():
-                stage = tracker.getStageInfo(stage_id)
-                if not stage.isEmpty():
-                    done += stage.get().numCompletedTasks()
-                    total += stage.get().numTasks()
-        return done, total
+            stages = [] if info.isEmpty() else sorted(info.get().stageIds())
+            stage = tracker.getStageInfo(stages[0]) if stages else None
+            if stage is not None and not stage.isEmpty():
+                return int(stage.get().numCompletedTasks()), int(stage.get().numTasks())
     except Exception:
-        return 0, 0
+        pass
+    return 0, 0
 
 
 def failed_task_messages(session: SparkSession, tag: str) -> list[str]:

@@ -12,9 +12,14 @@ the function's result), ``"empty"`` (the split had no rows; the function was not
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
+import io
 import os
 import socket
+import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -201,16 +206,17 @@ def _emit_outcome(outcome: Outcome, limit: int | None) -> Iterator[pa.RecordBatc
 
 
 def probe_files(filesystem: Any, paths: list[str], ids: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """On an executor: can pyarrow open these files here? One row (ok, reason)."""
+    """On an executor: can pyarrow reach these files here (open them and read a few bytes)? One row
+    (ok, reason). A file that is there but damaged counts as reachable: reading it names it."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     for _ in ids:
         pass
     ok, reason = True, ""
     for path in paths:
         try:
-            pq.read_metadata(path, filesystem=filesystem)
+            with filesystem.open_input_file(path) as fh:
+                fh.read(4)
         except Exception as err:
             ok, reason = False, f"{type(err).__name__} opening '{path}' on {socket.gethostname()}: {err}"
             break
@@ -356,38 +362,99 @@ def _call_args(batch: CallBatch, index: int) -> tuple[tuple[Any, ...], dict[str,
 
 
 def run_call(batch: CallBatch, index: int) -> tuple[int, str, Any, str | None]:
-    """Run call ``index``: seeded streams when asked, output captured; never raises."""
-    import contextlib
-    import io
+    """Run call ``index``: seeded streams when asked, output captured; never raises for a user error.
 
+    Safe to run from several threads of one process (the in-process context): output is captured
+    per thread, and a call that seeds Python's and numpy's global generators holds them (saved
+    before, restored after) until it ends.
+    """
     args, kwargs = _call_args(batch, index)
     holder = _rng_holder()
-    if batch.rng_seed is not None:
-        import random
+    with _seeded_globals(batch.rng_seed, index) as rng, _captured_output() as buffer:
+        token = holder.set(rng)
+        try:
+            status, value = OK, batch.func(*args, **kwargs)
+        except Exception as err:
+            status, value = ERROR, _error_info(err, _name(batch.func))
+        finally:
+            holder.reset(token)
+    return (index, status, value, buffer.getvalue() if batch.capture else None)
 
-        import numpy as np
 
+_globals_lock = threading.RLock()
+
+
+@contextlib.contextmanager
+def _seeded_globals(seed: int | None, index: int) -> Iterator[Any]:
+    """With a seed: Python's ``random`` and numpy's global state seeded for call ``index`` (and put
+    back afterwards), yielding the call's own Generator; without: yields the unseeded marker."""
+    if seed is None:
+        yield _UNSEEDED
+        return
+    import random
+
+    import numpy as np
+
+    seq = np.random.SeedSequence(entropy=seed, spawn_key=(index,))
+    state = seq.generate_state(4)
+    with _globals_lock:  # the generators are process-wide: one seeded call at a time
         saved = random.getstate(), np.random.get_state()
-        seq = np.random.SeedSequence(entropy=batch.rng_seed, spawn_key=(index,))
-        state = seq.generate_state(4)
         random.seed(int.from_bytes(state.tobytes(), "little"))
         np.random.seed(state[:2])
-        token = holder.set(np.random.Generator(np.random.PCG64(seq)))
-    else:
-        token = holder.set(_UNSEEDED)
-    buffer = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
-            try:
-                status, value = OK, batch.func(*args, **kwargs)
-            except Exception as err:
-                status, value = ERROR, _error_info(err, _name(batch.func))
-    finally:
-        holder.reset(token)
-        if batch.rng_seed is not None:
+        try:
+            yield np.random.Generator(np.random.PCG64(seq))
+        finally:
             random.setstate(saved[0])
             np.random.set_state(saved[1])
-    return (index, status, value, buffer.getvalue() if batch.capture else None)
+
+
+class _PerThreadStream(io.TextIOBase):
+    """Stands in for ``sys.stdout``/``sys.stderr`` while calls capture their output: writes go to the
+    buffer of the call running in the writing thread (or asyncio task), else to the real stream."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+
+    def write(self, text: str) -> int:
+        buffer = _capture_buffer.get()
+        return (buffer if buffer is not None else self.real).write(text)
+
+    def flush(self) -> None:
+        if _capture_buffer.get() is None:
+            self.real.flush()
+
+    def __getattr__(self, name: str) -> Any:  # encoding, isatty, fileno, ... of the real stream
+        return getattr(self.real, name)
+
+
+_capture_buffer: contextvars.ContextVar[io.StringIO | None] = contextvars.ContextVar("sparkdist_out", default=None)
+_capture_lock = threading.Lock()
+_capturing = 0
+
+
+@contextlib.contextmanager
+def _captured_output() -> Iterator[io.StringIO]:
+    """Capture what this thread prints (stdout and stderr) into a fresh buffer. ``sys.stdout`` and
+    ``sys.stderr`` are replaced by per-thread dispatchers while any call captures, and put back
+    (unless someone replaced them meanwhile) when the last one ends."""
+    global _capturing
+    with _capture_lock:
+        if _capturing == 0:
+            sys.stdout, sys.stderr = _PerThreadStream(sys.stdout), _PerThreadStream(sys.stderr)
+        _capturing += 1
+    buffer = io.StringIO()
+    token = _capture_buffer.set(buffer)
+    try:
+        yield buffer
+    finally:
+        _capture_buffer.reset(token)
+        with _capture_lock:
+            _capturing -= 1
+            if _capturing == 0:
+                for name in ("stdout", "stderr"):
+                    stream = getattr(sys, name)
+                    if isinstance(stream, _PerThreadStream):
+                        setattr(sys, name, stream.real)
 
 
 def run_calls(batch: CallBatch, indices: Iterable[int]) -> Iterator[tuple[int, str, Any, str | None]]:

@@ -1,4 +1,5 @@
-"""Compute contexts: where work runs. The current context is per thread and per asyncio task.
+"""Compute contexts: where work runs. ``set_compute_context`` sets the default of the whole process;
+``with ctx:`` makes a context current for a block of one thread or asyncio task.
 
 >>> from sparkdist import LocalComputeContext, get_compute_context, set_compute_context
 >>> ctx = LocalComputeContext()
@@ -121,7 +122,8 @@ class ComputeContext(abc.ABC):
             raise ArgumentTypeError(f"wait must be True or False, got {wait!r}")
         self.wait = wait
         self.max_result_size = max_result_size
-        self._jobs: dict[str, list[int]] = {}  # tag -> [done, total] for in-process progress
+        self._jobs: dict[str, list[int]] = {}  # tag -> [done, total] splits or calls, in-process progress
+        self._units: dict[str, tuple[int, int]] = {}  # tag -> (splits or calls in all, per Spark task)
         self._cancelled: set[str] = set()
 
     @contextlib.contextmanager
@@ -145,6 +147,7 @@ class ComputeContext(abc.ABC):
         """Job ``tag`` has ended: forget what the context kept for it (so thousands of jobs leave
         nothing behind) and return its final progress, or None when it can still be looked up."""
         done, total = self._jobs.pop(tag, [0, 0])
+        self._units.pop(tag, None)
         self._cancelled.discard(tag)
         return done, total
 
@@ -152,6 +155,13 @@ class ComputeContext(abc.ABC):
         tag = _active_tag.get()
         if tag is not None and tag in self._cancelled:
             raise concurrent.futures.CancelledError(f"{tag} was canceled")
+
+    def _plan_units(self, total: int, per_task: int = 1) -> None:
+        """The running job processes ``total`` splits or calls, ``per_task`` of them in each task of its
+        first Spark stage: progress is counted in those, not in tasks."""
+        tag = _active_tag.get()
+        if tag is not None:
+            self._units[tag] = (total, max(1, per_task))
 
     def _count(self, done: int = 0, total: int = 0) -> None:
         tag = _active_tag.get()
@@ -275,7 +285,7 @@ class LocalParallelComputeContext(ComputeContext):
         self.n_workers = n_workers or os.cpu_count() or 1
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
-        self._futures: dict[str, list[concurrent.futures.Future[bytes]]] = {}
+        self._futures: dict[str, list[tuple[concurrent.futures.Future[bytes], int]]] = {}  # with their units
         self._kills = 0  # pools ended by a cancel: other jobs' work on them is run again
         _live_pools.add(self)
 
@@ -296,28 +306,30 @@ class LocalParallelComputeContext(ComputeContext):
                 )
             return self._pool
 
-    def _submit(self, fn: Any, *args: Any) -> concurrent.futures.Future[bytes]:
-        """Submit to the pool, remembering the future under the current job (for cancel and progress)."""
+    def _submit(self, fn: Any, *args: Any, units: int = 1) -> concurrent.futures.Future[bytes]:
+        """Submit to the pool, remembering the future under the current job (for cancel, and for progress
+        in ``units``: the splits or calls it runs)."""
         self._check_cancelled()
         future = self._get_pool().submit(fn, *args)
         tag = _active_tag.get()
         if tag is not None:
-            self._futures.setdefault(tag, []).append(future)
+            self._futures.setdefault(tag, []).append((future, units))
         return future
 
     def _progress(self, tag: str) -> tuple[int, int]:
         futures = self._futures.get(tag, [])
-        return sum(f.done() for f in futures), len(futures)
+        return sum(n for f, n in futures if f.done()), sum(n for _, n in futures)
 
     def _release(self, tag: str) -> tuple[int, int] | None:
         super()._release(tag)
-        futures = self._futures.pop(tag, [])  # they hold the job's pickled results
-        return sum(f.done() for f in futures), len(futures)
+        final = self._progress(tag)
+        self._futures.pop(tag, None)  # they hold the job's pickled results
+        return final
 
     def _cancel(self, tag: str) -> None:
         """Drop the job's queued calls and end the worker processes running its others."""
         super()._cancel(tag)
-        futures = self._futures.get(tag, [])
+        futures = [f for f, _ in self._futures.get(tag, [])]
         if not any(f.running() for f in futures):
             for f in futures:
                 f.cancel()
@@ -386,13 +398,21 @@ class LocalParallelComputeContext(ComputeContext):
             return batch.stop_on_failure and any(r[1] == _worker.ERROR for r in records)
 
         try:
-            self._run_units(_worker.run_local_calls, [(batch_bytes, g) for g in groups], arrived)
+            self._run_units(
+                _worker.run_local_calls, [(batch_bytes, g) for g in groups], arrived, [len(g) for g in groups]
+            )
         except concurrent.futures.process.BrokenProcessPool as err:
             raise JobError(f"a worker process of {self!r} died while running the calls ({err})") from err
         where = _local_where() if once else None
         return [(*r, where or worker) for worker, records in done for r in records]
 
-    def _run_units(self, fn: Any, units: list[tuple[Any, ...]], arrived: Callable[[int, bytes], bool]) -> None:
+    def _run_units(
+        self,
+        fn: Any,
+        units: list[tuple[Any, ...]],
+        arrived: Callable[[int, bytes], bool],
+        sizes: list[int] | None = None,
+    ) -> None:
         """Run ``fn(*units[i])`` for every i in the pool; ``arrived(i, result)`` sees each result as it
         comes and may end the job early by returning True (the queued units are dropped).
 
@@ -401,7 +421,7 @@ class LocalParallelComputeContext(ComputeContext):
         pending = set(range(len(units)))
         while pending:
             kills = self._kills
-            futures = {self._submit(fn, *units[i]): i for i in sorted(pending)}
+            futures = {self._submit(fn, *units[i], units=sizes[i] if sizes else 1): i for i in sorted(pending)}
             try:
                 for future in concurrent.futures.as_completed(futures):
                     raw = future.result()
@@ -463,21 +483,40 @@ def _default_context() -> ComputeContext:
     return ctx
 
 
-def get_compute_context() -> ComputeContext:
-    """The current compute context.
+_process_default: ComputeContext | None = None  # set_compute_context's, for every thread
 
-    Default: :class:`LocalComputeContext`, except that when a SparkSession is already active in
-    the process (a Databricks or Jupyter notebook with ``spark`` defined) the default wraps it.
+
+def get_compute_context() -> ComputeContext:
+    """The current compute context: the innermost ``with ctx:`` block of this thread or asyncio task,
+    else the one :func:`set_compute_context` made the default of the whole process, else
+    :class:`LocalComputeContext` -- except that when a SparkSession is already active in the process
+    (a Databricks or Jupyter notebook with ``spark`` defined) the default wraps it.
     """
     ctx = _current.get()
-    return ctx if ctx is not None else _default_context()
+    if ctx is not None:
+        return ctx
+    return _process_default if _process_default is not None else _default_context()
 
 
-def set_compute_context(compute_context: ComputeContext) -> ComputeContext:
-    """Make ``compute_context`` current (in this thread / asyncio task); return the previous one."""
-    check_context(compute_context, "compute_context")
+def set_compute_context(compute_context: ComputeContext | None) -> ComputeContext:
+    """Make ``compute_context`` the default of the whole process, every thread included (RevoScaleR's
+    ``rxSetComputeContext``); None goes back to the automatic default. Returns the context that was
+    current before. Inside a ``with ctx:`` block that block's context stays current until it ends.
+
+    >>> import threading
+    >>> previous = set_compute_context(LocalParallelComputeContext(2))
+    >>> seen = []
+    >>> t = threading.Thread(target=lambda: seen.append(get_compute_context()))
+    >>> t.start(); t.join()
+    >>> seen[0]
+    LocalParallelComputeContext(n_workers=2)
+    >>> _ = set_compute_context(None)
+    """
+    global _process_default
+    if compute_context is not None:
+        check_context(compute_context, "compute_context")
     previous = get_compute_context()
-    _current.set(compute_context)
+    _process_default = compute_context
     return previous
 
 

@@ -168,7 +168,7 @@ def exec_job(
         records = ctx._run_calls(batch_bytes, batch, n_calls, size, once)
         return _finish(records, func, names, once, continue_on_failure, console_output, n_calls)
 
-    return jobs.run(f"exec_job({_name(func)})", ctx, run, wait=waiting, progress=show)
+    return jobs.run(f"exec_job({_name(func)})", ctx, run, wait=waiting, progress=show, unit="call")
 
 
 def _pickle_batch(batch: _worker.CallBatch) -> bytes:

@@ -1,8 +1,8 @@
 """Jobs: every sparkdist call runs as one, waited for or not (RevoScaleR's ``wait = FALSE``).
 
-A :class:`Job` behaves like :class:`concurrent.futures.Future` (``result``, ``exception``,
-``done``, ``cancel``, ``add_done_callback``) and adds ``id``, ``status``, ``progress``,
-``output()`` and ``wait()``. Cancelling really stops the work: Spark jobs are interrupted by
+A :class:`Job` is a :class:`concurrent.futures.Future` (``result``, ``exception``, ``done``,
+``cancel``, ``add_done_callback``; ``concurrent.futures.wait``/``as_completed`` and
+``asyncio.wrap_future`` take it) and adds ``id``, ``status``, ``progress``, ``output()`` and ``wait()``. Cancelling really stops the work: Spark jobs are interrupted by
 their job tag (classic and Spark Connect), LocalParallel's worker processes are terminated.
 
 Nothing here opens a socket: progress is read from Spark's own status tracker (classic) or its
@@ -44,96 +44,121 @@ _output_sink: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
 _current_job: contextvars.ContextVar[Job | None] = contextvars.ContextVar("sparkdist_job", default=None)
 
 
-class JobTimeoutError(SparkDistError, TimeoutError):
-    """``Job.result(timeout=...)`` (or ``exception``/``wait``) ran out of time; the job keeps running."""
+class JobTimeoutError(SparkDistError, concurrent.futures.TimeoutError):
+    """``Job.result(timeout=...)`` (or ``exception``/``wait``) ran out of time; the job keeps running.
+    Also a :class:`TimeoutError` (``concurrent.futures.TimeoutError`` before Python 3.11)."""
 
 
-class Job:
-    """A submitted sparkdist call. Returned by ``distribute_job``, ``exec_job`` and ``pema_compute``
-    with ``wait=False``; listed by :func:`get_jobs`."""
+#: Threads that run non-waiting jobs; more jobs than this wait in a queue (status "queued").
+MAX_RUNNING_JOBS = 32
+_executor: concurrent.futures.ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def _job_threads() -> concurrent.futures.ThreadPoolExecutor:
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = concurrent.futures.ThreadPoolExecutor(MAX_RUNNING_JOBS, thread_name_prefix="sparkdist-job")
+        return _executor
+
+
+class Job(concurrent.futures.Future):  # type: ignore[type-arg]
+    """A submitted sparkdist call: a :class:`concurrent.futures.Future`, so ``concurrent.futures.wait``,
+    ``concurrent.futures.as_completed`` and ``asyncio.wrap_future`` take it. Returned by
+    ``distribute_job``, ``exec_job`` and ``pema_compute`` with ``wait=False``; listed by :func:`get_jobs`.
+
+    Unlike a plain Future, :meth:`cancel` also stops a job that is already running: its Spark work is
+    interrupted (by job tag), LocalParallel's worker processes are ended.
+
+    >>> import asyncio, concurrent.futures, sparkdist as sd
+    >>> job = sd.exec_job(pow, 2, elem_args=[1, 2, 3], wait=False)
+    >>> isinstance(job, concurrent.futures.Future), job.result()
+    (True, [1, 4, 9])
+    >>> async def main():
+    ...     return await asyncio.wrap_future(sd.exec_job(pow, 3, elem_args=[2], wait=False))
+    >>> asyncio.run(main())
+    [8]
+    """
 
     def __init__(self, description: str, context: ComputeContext) -> None:
+        super().__init__()
         self.id = f"sparkdist-job-{next(_counter)}"
         self.description = description
         self.context = context
         self.submitted = time.time()
-        self._status = QUEUED
-        self._done = threading.Event()
-        self._lock = threading.Lock()
-        self._result: Any = None
-        self._error: BaseException | None = None
-        self._callbacks: list[Callable[[Job], Any]] = []
         self._cancel_requested = False
         self._output: list[str] = []
         self._final_progress: tuple[int, int] | None = None
+        self._seen = (0, 0)  # the most progress shown so far: it never goes backwards
         with _registry_lock:
             _registry.append(self)
 
-    # -- concurrent.futures.Future's interface ----------------------------------------------------
+    # -- concurrent.futures.Future, with sparkdist's errors ---------------------------------------
 
     def result(self, timeout: float | None = None) -> Any:
         """The call's return value; raises its exception, CancelledError, or JobTimeoutError."""
-        self._wait_or_raise(timeout)
-        if self._status == CANCELED:
-            raise concurrent.futures.CancelledError(f"{self.id} ({self.description}) was canceled")
-        if self._error is not None:
-            raise self._error
-        return self._result
+        try:
+            return super().result(timeout)
+        except concurrent.futures.CancelledError:
+            raise concurrent.futures.CancelledError(f"{self.id} ({self.description}) was canceled") from None
+        except concurrent.futures.TimeoutError:
+            raise self._timeout(timeout) from None
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         """The call's exception, or None if it succeeded."""
-        self._wait_or_raise(timeout)
-        if self._status == CANCELED:
-            raise concurrent.futures.CancelledError(f"{self.id} ({self.description}) was canceled")
-        return self._error
-
-    def done(self) -> bool:
-        """True once the job finished, failed or was canceled."""
-        return self._done.is_set()
-
-    def running(self) -> bool:
-        return self._status == RUNNING
-
-    def cancelled(self) -> bool:
-        return self._status == CANCELED
+        try:
+            return super().exception(timeout)
+        except concurrent.futures.CancelledError:
+            raise concurrent.futures.CancelledError(f"{self.id} ({self.description}) was canceled") from None
+        except concurrent.futures.TimeoutError:
+            raise self._timeout(timeout) from None
 
     def cancel(self) -> bool:
-        """Stop the job's work; False if it had already ended."""
-        with self._lock:
-            if self._done.is_set():
+        """Stop the job's work, also when it already runs; False if it had already ended."""
+        if super().cancel():  # still queued: it will never run
+            self._release()
+            _prune_registry()
+            return True
+        with self._condition:
+            if self._state != _RUNNING:
                 return False
             self._cancel_requested = True
-            queued = self._status == QUEUED
-        if not queued:
-            _keep_cancelling(self)
-        else:
-            self._finish(CANCELED)
+        _keep_cancelling(self)
         return True
-
-    def add_done_callback(self, fn: Callable[[Job], Any]) -> None:
-        """Call ``fn(job)`` when the job ends (at once if it already has)."""
-        with self._lock:
-            if not self._done.is_set():
-                self._callbacks.append(fn)
-                return
-        fn(self)
 
     # -- sparkdist's additions ------------------------------------------------------------------
 
     @property
     def status(self) -> str:
         """One of "queued", "running", "finished", "failed", "canceled"."""
-        return self._status
+        with self._condition:
+            state, error = self._state, self._exception
+        if state == _PENDING:
+            return QUEUED
+        if state == _RUNNING:
+            return RUNNING
+        if state in (_CANCELLED, _CANCELLED_AND_NOTIFIED):
+            return CANCELED
+        return FAILED if error is not None else FINISHED
 
     @property
     def progress(self) -> tuple[int, int]:
-        """(tasks done, tasks total) as far as known."""
-        if not self._done.is_set():
-            return self.context._progress(self.id)
-        done, total = self._final_progress or self.context._progress(self.id)
-        if self._status == FINISHED:
-            return (max(done, total), max(done, total))
-        return (done, total)
+        """(done, in all): splits of a distribute_job, calls of an exec_job (Spark tasks where the
+        count of splits is not known ahead, a DataFrame's partitions). Never goes backwards; a
+        finished job is complete."""
+        if self.done() and self._final_progress is not None:
+            done, total = self._final_progress
+        else:
+            done, total = self.context._progress(self.id)
+        with self._condition:
+            seen_done, seen_total = self._seen
+            total = max(total, seen_total)
+            done = min(max(done, seen_done), total) if total else max(done, seen_done)
+            if self.status == FINISHED:
+                done = total = max(done, total)
+            self._seen = (done, total)
+        return done, total
 
     def output(self) -> str:
         """Console output captured so far (exec_job with console_output=True)."""
@@ -141,53 +166,70 @@ class Job:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the job ends; False if ``timeout`` seconds passed first."""
-        return self._done.wait(timeout)
+        done, _ = concurrent.futures.wait([self], timeout)
+        return bool(done)
 
     def __repr__(self) -> str:
-        return f"<Job {self.id} {self._status}: {self.description}>"
+        return f"<Job {self.id} {self.status}: {self.description}>"
 
     # -- internals --------------------------------------------------------------------------------
 
-    def _wait_or_raise(self, timeout: float | None) -> None:
-        if not self._done.wait(timeout):
-            raise JobTimeoutError(
-                f"{self.id} ({self.description}) did not end within {timeout} s; it is still {self._status}"
-            )
+    def _timeout(self, timeout: float | None) -> JobTimeoutError:
+        return JobTimeoutError(
+            f"{self.id} ({self.description}) did not end within {timeout} s; it is still {self.status}"
+        )
 
-    def _finish(self, status: str, result: Any = None, error: BaseException | None = None) -> None:
-        with self._lock:
-            if self._done.is_set():
-                return
-            with contextlib.suppress(Exception):
-                self._final_progress = self.context._release(self.id)
-            self._status, self._result, self._error = status, result, error
-            self._done.set()
-            callbacks, self._callbacks = self._callbacks, []
+    def _release(self) -> None:
+        with contextlib.suppress(Exception):
+            self._final_progress = self.context._release(self.id)
+
+    def _end(self, result: Any = None, error: BaseException | None = None) -> None:
+        """The work has ended: record its result, its error, or (after a cancel) that it was canceled."""
+        self._release()
+        if self._cancel_requested:
+            self._end_canceled()
+        elif error is not None:
+            self.set_exception(error)
+        else:
+            self.set_result(result)
         _prune_registry()
-        for fn in callbacks:
-            with contextlib.suppress(Exception):
-                fn(self)
+
+    def _end_canceled(self) -> None:
+        # A plain Future cannot go from running to cancelled; a Job can, since its cancel stops running
+        # work. Done as Future.cancel does it, with the same (CPython) fields, so wait()/as_completed()
+        # waiters and done callbacks see a cancelled future.
+        with self._condition:
+            if self._state in (_FINISHED, _CANCELLED_AND_NOTIFIED):
+                return
+            self._state = _CANCELLED_AND_NOTIFIED
+            for waiter in self._waiters:
+                waiter.add_cancelled(self)
+            self._condition.notify_all()
+        self._invoke_callbacks()  # type: ignore[attr-defined]
 
     def _run(self, fn: Callable[[], Any]) -> None:
-        with self._lock:
-            if self._done.is_set():
-                return
-            self._status = RUNNING
+        """Run the work in this thread (a job thread, for jobs that do not wait)."""
+        if not self.set_running_or_notify_cancel():
+            return
         _current_job.set(self)
         _output_sink.set(self._output)
         try:
             with self.context._job_scope(self.id, self.description):
                 result = fn()
         except BaseException as err:
-            self._finish(CANCELED if self._cancel_requested else FAILED, error=err)
+            self._end(error=err)
         else:
-            self._finish(CANCELED if self._cancel_requested else FINISHED, result=result)
+            self._end(result)
+
+
+_PENDING, _RUNNING, _FINISHED = "PENDING", "RUNNING", "FINISHED"
+_CANCELLED, _CANCELLED_AND_NOTIFIED = "CANCELLED", "CANCELLED_AND_NOTIFIED"
 
 
 def _prune_registry() -> None:
     """Keep every running job and the newest KEEP_ENDED ended ones."""
     with _registry_lock:
-        ended = [job for job in _registry if job._done.is_set()]
+        ended = [job for job in _registry if job.done()]
         if len(ended) > KEEP_ENDED:
             drop = {id(job) for job in ended[: len(ended) - KEEP_ENDED]}
             _registry[:] = [job for job in _registry if id(job) not in drop]
@@ -199,10 +241,10 @@ def _keep_cancelling(job: Job, seconds: float = 60.0) -> None:
 
     def loop() -> None:
         deadline = time.monotonic() + seconds
-        while not job._done.is_set():
+        while not job.done():
             with contextlib.suppress(Exception):
                 job.context._cancel(job.id)
-            if job._done.wait(0.5) or time.monotonic() > deadline:
+            if job.wait(0.5) or time.monotonic() > deadline:
                 return
 
     threading.Thread(target=loop, name=f"{job.id}-cancel", daemon=True).start()
@@ -216,35 +258,17 @@ def get_jobs() -> list[Job]:
 
 
 def as_completed(jobs: Iterable[Job], timeout: float | None = None) -> Iterator[Job]:
-    """Yield the jobs as they end, in the order they end."""
+    """Yield the jobs as they end, in the order they end (``concurrent.futures.as_completed``, with a
+    :class:`JobTimeoutError` when ``timeout`` passes first)."""
     pending = list(jobs)
     for job in pending:
         if not isinstance(job, Job):
             raise ArgumentTypeError(f"as_completed takes sparkdist Jobs, got {type(job).__name__}")
-    deadline = None if timeout is None else time.monotonic() + timeout
-    finished: list[Job] = []
-    cond = threading.Condition()
-
-    def note(job: Job) -> None:
-        with cond:
-            finished.append(job)
-            cond.notify_all()
-
-    for job in pending:
-        job.add_done_callback(note)
-    yielded = 0
-    while yielded < len(pending):
-        with cond:
-            while len(finished) <= yielded:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    raise JobTimeoutError(
-                        f"{len(pending) - yielded} of {len(pending)} jobs did not end within {timeout} s"
-                    )
-                cond.wait(left)
-            job = finished[yielded]
-        yielded += 1
-        yield job
+    try:
+        yield from concurrent.futures.as_completed(pending, timeout)  # type: ignore[misc]
+    except concurrent.futures.TimeoutError:
+        left = sum(not job.done() for job in pending)
+        raise JobTimeoutError(f"{left} of {len(pending)} jobs did not end within {timeout} s") from None
 
 
 def emit_output(line: str) -> None:
@@ -272,8 +296,12 @@ def check_progress(progress: Any) -> bool:
     return progress
 
 
+#: IPython shells of notebooks: Jupyter, Databricks, Google Colab.
+_NOTEBOOK_SHELLS = ("ZMQInteractiveShell", "DatabricksShell", "Shell")
+
+
 def _interactive() -> bool:
-    """A terminal, or a Jupyter kernel (a module merely imported, e.g. ipykernel, does not count)."""
+    """A terminal, or a notebook's kernel (a module merely imported, e.g. ipykernel, does not count)."""
     if sys.stderr.isatty():
         return True
     ipython = sys.modules.get("IPython")
@@ -281,24 +309,32 @@ def _interactive() -> bool:
         shell = ipython.get_ipython() if ipython is not None else None
     except Exception:
         shell = None
-    return type(shell).__name__ == "ZMQInteractiveShell"
+    name = type(shell).__name__
+    return name in _NOTEBOOK_SHELLS and (name != "Shell" or type(shell).__module__.startswith("google.colab"))
 
 
-def run(description: str, context: ComputeContext, fn: Callable[[], Any], *, wait: bool, progress: bool) -> Any:
-    """Run ``fn`` as a job: inline when waiting (Ctrl-C cancels its Spark work), else in a thread."""
+def run(
+    description: str,
+    context: ComputeContext,
+    fn: Callable[[], Any],
+    *,
+    wait: bool,
+    progress: bool,
+    unit: str = "split",
+) -> Any:
+    """Run ``fn`` as a job: inline when waiting (Ctrl-C cancels its Spark work), else on a job thread."""
     if _current_job.get() is not None:  # a call made from inside a running job belongs to that job
         return fn()
     job = Job(description, context)
     if not wait:
-        ctx = contextvars.copy_context()
-        threading.Thread(target=ctx.run, args=(job._run, fn), name=job.id, daemon=True).start()
+        _job_threads().submit(contextvars.copy_context().run, job._run, fn)
         return job
+    job.set_running_or_notify_cancel()
     token = _current_job.set(job)
-    bar = _ProgressBar(job) if progress else None
+    bar = _ProgressBar(job, unit) if progress else None
     interrupted = threading.Event()
     restore = _catch_ctrl_c(job, context, interrupted) if context.is_distributed else None
     try:
-        job._status = RUNNING
         with context._job_scope(job.id, description):
             result = fn()
     except BaseException as err:
@@ -306,9 +342,9 @@ def run(description: str, context: ComputeContext, fn: Callable[[], Any], *, wai
             job._cancel_requested = True
             if not interrupted.is_set():
                 context._cancel(job.id)
-            job._finish(CANCELED, error=err)
+            job._end(error=err)
             raise KeyboardInterrupt(f"{job.id} ({description}) was interrupted; its Spark work was canceled") from err
-        job._finish(FAILED, error=err)
+        job._end(error=err)
         raise
     finally:
         if restore is not None:
@@ -317,9 +353,10 @@ def run(description: str, context: ComputeContext, fn: Callable[[], Any], *, wai
         if bar is not None:
             bar.close()
     if interrupted.is_set():  # the result arrived before the cancel took effect: honour the Ctrl-C
-        job._finish(CANCELED)
+        job._cancel_requested = True
+        job._end(result)
         raise KeyboardInterrupt(f"{job.id} ({description}) was interrupted")
-    job._finish(FINISHED, result=result)
+    job._end(result)
     return result
 
 
@@ -353,13 +390,12 @@ def _catch_ctrl_c(job: Job, context: ComputeContext, interrupted: threading.Even
 
 
 class _ProgressBar:
-    """A tqdm bar (terminal or notebook) fed by polling the job's progress from a thread."""
+    """A tqdm bar (terminal or notebook) fed by polling the job's progress from a thread. It appears
+    once there is something to count (not while a JVM starts) and counts splits or calls."""
 
-    def __init__(self, job: Job) -> None:
-        from tqdm.auto import tqdm
-
-        self.job = job
-        self.bar = tqdm(total=0, desc=job.description[:40], unit="task", leave=False)
+    def __init__(self, job: Job, unit: str = "split") -> None:
+        self.job, self.unit = job, unit
+        self.bar: Any = None
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._poll, name=f"{job.id}-progress", daemon=True)
         self.thread.start()
@@ -367,13 +403,24 @@ class _ProgressBar:
     def _poll(self) -> None:
         while not self.stop.wait(0.25):
             with contextlib.suppress(Exception):
-                done, total = self.job.progress
-                if total and total != self.bar.total:
-                    self.bar.total = total
-                self.bar.n = done
-                self.bar.refresh()
+                self._draw(*self.job.progress)
+
+    def _draw(self, done: int, total: int) -> None:
+        if not total:
+            return
+        if self.bar is None:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=self.job.description[:40], unit=self.unit, leave=False)
+        if total != self.bar.total:
+            self.bar.total = total
+        self.bar.n = done
+        self.bar.refresh()
 
     def close(self) -> None:
         self.stop.set()
         self.thread.join(timeout=1)
-        self.bar.close()
+        if self.bar is not None:
+            with contextlib.suppress(Exception):
+                self._draw(*self.job.progress)
+            self.bar.close()

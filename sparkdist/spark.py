@@ -238,6 +238,8 @@ class SparkComputeContext(ComputeContext):
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
             builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
         builder = builder.config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        if not self._remote:  # sparkdist draws its own progress bars: no second one from Spark's console
+            builder = builder.config("spark.ui.showConsoleProgress", "false")
         for key, value in self._resources.items():
             if value is not None:
                 builder = builder.config(key, str(value))
@@ -329,6 +331,7 @@ class SparkComputeContext(ComputeContext):
                 n_groups = -(-n_splits // size)
                 if reduce_bytes is not None and 1 < n_groups < n_splits and n_groups >= self.task_slots:
                     # enough groups to fill every slot: each task reads and folds its own group
+                    self._plan_units(n_splits, size)
                     fold = functools.partial(
                         _worker.spark_map_fold_groups, task_bytes, splits_bytes, reduce_bytes, size, n_splits
                     )
@@ -336,6 +339,7 @@ class SparkComputeContext(ComputeContext):
                         fold, _worker.RESULT_SCHEMA
                     )
                     return _reduce.collect_outcomes(grouped, self.max_result_size)
+                self._plan_units(n_splits)
                 ids = session.range(0, n_splits, 1, numPartitions=n_splits)
                 func = functools.partial(_worker.spark_map_splits, task_bytes, splits_bytes)
                 mapped = ids.mapInArrow(func, _worker.RESULT_SCHEMA)
@@ -362,6 +366,7 @@ class SparkComputeContext(ComputeContext):
             n_tasks, once_tag = 2 * self.task_slots, uuid.uuid4().hex
         else:
             n_tasks, once_tag = -(-n_calls // chunk), None
+            self._plan_units(n_calls, chunk)
         connect = _compat.is_connect(session)
         stop = _worker.StopPolicy(uuid.uuid4().hex, raise_=not connect) if batch.stop_on_failure else None
         watcher = _StopWatcher(session, _active_tag.get()) if stop is not None and stop.raise_ else None
@@ -470,18 +475,23 @@ class SparkComputeContext(ComputeContext):
             _compat.interrupt_tag(self._session, tag)
 
     def _release(self, tag: str) -> tuple[int, int] | None:
+        final = self._progress(tag)
         super()._release(tag)
-        final = _connect_progress.pop(tag, None)
-        if self._session is not None and not _compat.is_connect(self._session):
-            return None  # classic: Spark's status tracker still knows the job's tasks
-        return final or (0, 0)
+        _connect_progress.pop(tag, None)
+        return final
 
     def _progress(self, tag: str) -> tuple[int, int]:
-        if self._session is None or _compat.is_stopped(self._session):
-            return _connect_progress.get(tag, (0, 0))
-        if _compat.is_connect(self._session):
-            return _connect_progress.get(tag, (0, 0))
-        return _compat.tag_progress(self._session, tag)
+        """(splits or calls done, in all): Spark's tasks of the job's first stage, counted in the splits
+        or calls each task runs when the job said how many (see ``_plan_units``)."""
+        if self._session is None or _compat.is_stopped(self._session) or _compat.is_connect(self._session):
+            done, total = _connect_progress.get(tag, (0, 0))
+        else:
+            done, total = _compat.tag_progress(self._session, tag)
+        plan = self._units.get(tag)
+        if plan is None:
+            return done, total
+        units, per_task = plan
+        return min(units, done * per_task), units
 
     def __repr__(self) -> str:
         if self._session is None:
@@ -531,12 +541,11 @@ def _watch_connect_progress(session: SparkSession, tag: str) -> Callable[..., No
     thread = threading.get_ident()
 
     def handler(stages: Any, inflight_tasks: int, operation_id: str | None, done: bool, **_: Any) -> None:
-        if threading.get_ident() != thread:
+        # the first stage of the operation runs the user's function; later ones reduce
+        if threading.get_ident() != thread or not stages:
             return
-        total = sum(int(getattr(st, "num_tasks", 0)) for st in stages or [])
-        finished = sum(int(getattr(st, "num_completed_tasks", 0)) for st in stages or [])
-        before = _connect_progress.get(tag, (0, 0))
-        _connect_progress[tag] = (max(finished, before[0]), max(total, before[1]))
+        first = min(stages, key=lambda st: int(getattr(st, "stage_id", 0)))
+        _connect_progress[tag] = (int(getattr(first, "num_completed_tasks", 0)), int(getattr(first, "num_tasks", 0)))
 
     session.registerProgressHandler(handler)  # type: ignore[arg-type]  # a plain function serves
     return handler

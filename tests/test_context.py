@@ -21,7 +21,28 @@ def test_set_returns_previous_and_get_returns_current():
         assert sd.set_compute_context(b) is a
         assert sd.get_compute_context() is b
     finally:
-        sd.set_compute_context(first)
+        sd.set_compute_context(None)
+    assert sd.get_compute_context() is not b and first is not a
+
+
+def test_set_compute_context_is_process_wide_and_with_stays_scoped():
+    # RevoScaleR's rxSetComputeContext is process-wide: ETL code with thread pools must see it.
+    import concurrent.futures
+
+    pool_ctx = sd.LocalParallelComputeContext(2)
+    sd.set_compute_context(pool_ctx)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            assert pool.submit(sd.get_compute_context).result() is pool_ctx
+        scoped = sd.LocalComputeContext()
+        with scoped:
+            assert sd.get_compute_context() is scoped
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:  # a new thread: not inside the block
+                assert pool.submit(sd.get_compute_context).result() is pool_ctx
+        assert sd.get_compute_context() is pool_ctx
+    finally:
+        sd.set_compute_context(None)
+    assert isinstance(sd.get_compute_context(), sd.LocalComputeContext)
 
 
 def test_with_block_restores_on_exception():
@@ -128,3 +149,19 @@ def test_import_is_light_and_starts_no_jvm():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_subpackages_are_attributes_loaded_on_first_use():
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, sparkdist as sd\n"
+        "assert 'sparkdist.pema' not in sys.modules\n"
+        "print(sd.pema.Summary.__name__, 'pema' in dir(sd), 'pyspark' in sys.modules)\n"
+        "try:\n    sd.nothing\nexcept AttributeError as err:\n    print(err)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.stdout.splitlines() == ["Summary True False", "module 'sparkdist' has no attribute 'nothing'"], (
+        out.stderr
+    )

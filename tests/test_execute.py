@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -140,7 +141,7 @@ def test_large_shared_argument_and_large_results(ctx):
 def test_once_per_executor_gives_one_call_per_executor(ctx, spark_mode):
     got = sd.exec_job(lambda: 1, once_per_executor=True, compute_context=ctx)
     assert isinstance(got, dict) and set(got.values()) == {1}
-    expected = 2 if spark_mode == "cluster" else 1
+    expected = 2 if spark_mode in ("cluster", "standalone", "connect-server") else 1  # executors of their own
     assert len(got) == expected, got
 
 
@@ -189,7 +190,7 @@ def test_unpicklable_func_is_named(ctx):
         sd.exec_job(locked, times_to_run=2, compute_context=ctx)
 
 
-@pytest.mark.modes("local", "cluster")
+@pytest.mark.modes("local", "cluster", "standalone")  # classic: counts jobs with the status tracker
 def test_all_calls_run_as_one_spark_job_with_one_stage(spark, spark_ctx):
     sc = spark.sparkContext
     sc.setJobGroup("sparkdist-one-job", "count the jobs of one exec_job")
@@ -203,7 +204,7 @@ def test_all_calls_run_as_one_spark_job_with_one_stage(spark, spark_ctx):
     assert len(tracker.getJobInfo(jobs[0]).stageIds) == 1
 
 
-@pytest.mark.modes("cluster")
+@pytest.mark.modes("cluster", "standalone", "connect-server")  # two executors, "0" and "1"
 def test_once_per_executor_keys_name_host_and_executor(spark_ctx):
     import os
     import socket
@@ -233,3 +234,45 @@ def test_stop_on_failure_cancels_the_other_calls(ctx, tmp_path):
         )  # fmt: skip
     # without cancelling, all 59 other calls would finish (about 6 s on 2 slots)
     assert len(list(tmp_path.iterdir())) < 30
+
+
+def chatty_both(i):
+    print(f"call {i} says hello")
+    print(f"call {i} warns", file=__import__("sys").stderr)
+    time.sleep(0.002)  # let the other threads run meanwhile
+    return i
+
+
+def test_calls_from_many_threads_leave_stdout_and_random_state_alone(capfd):
+    # The in-process context runs calls in the caller's threads: output capture and seeding must not
+    # race (it used to leave sys.stdout pointing at a dead buffer, and the global RNGs seeded).
+    import sys
+
+    out, err = sys.stdout, sys.stderr
+    random.seed(5)
+    np.random.seed(5)
+    before = random.getstate(), np.random.get_state()[1].copy()
+    results: dict[int, object] = {}
+
+    def work(t):
+        show = t % 2 == 0
+        for _ in range(5):
+            results[t] = sd.exec_job(
+                chatty_both, elem_args=list(range(10)), console_output=show, rng_seed=t, wait=True,
+                compute_context=sd.LocalComputeContext(),
+            )  # fmt: skip
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert sys.stdout is out and sys.stderr is err
+    assert random.getstate() == before[0] and np.array_equal(np.random.get_state()[1], before[1])
+    assert all(r == list(range(10)) for r in results.values())
+    print("still visible")
+    captured = capfd.readouterr()
+    assert "still visible" in captured.out
+    shown = [line for line in captured.out.splitlines() if "says hello" in line]
+    assert len(shown) == 4 * 5 * 10  # the four threads with console_output=True, each line once
+    assert all(line.startswith("[") for line in shown)  # every shown line carries its call's prefix

@@ -127,7 +127,7 @@ def test_cancel_really_stops_the_work(ctx, tmp_path, spark_mode):
     ran = len(list(tmp_path.iterdir()))
     time.sleep(1.5)
     assert len(list(tmp_path.iterdir())) <= ran + 2 < 40  # nothing keeps running in the background
-    if isinstance(ctx, sd.SparkComputeContext) and spark_mode != "connect":
+    if isinstance(ctx, sd.SparkComputeContext) and not spark_mode.startswith("connect"):
         tracker = ctx.session.sparkContext.statusTracker()
         assert until(lambda: not tracker.getActiveJobsIds(), 10)
     assert sd.exec_job(pow, 2, elem_args=[5], compute_context=ctx) == [25]  # the context runs the next job normally
@@ -192,7 +192,7 @@ def test_ctrl_c_cancels_the_spark_work_before_reraising(spark, spark_ctx, spark_
     ran = len(list(tmp_path.iterdir()))
     time.sleep(2.5)
     assert len(list(tmp_path.iterdir())) <= ran + 2 < 40
-    if spark_mode != "connect":
+    if not spark_mode.startswith("connect"):  # Connect has no status tracker on the client
         assert until(lambda: not spark.sparkContext.statusTracker().getActiveJobsIds(), 10)
     assert sd.exec_job(pow, 2, elem_args=[5], compute_context=spark_ctx) == [25]
 
@@ -235,3 +235,80 @@ print("LISTED", [(j.id, j.status) for j in sd.get_jobs()])
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert "LISTED [('sparkdist-job-1', 'finished')]" in out.stdout, out.stderr[-2000:]
+
+
+def test_a_job_is_a_concurrent_futures_future(ctx):
+    import asyncio
+
+    jobs = [sd.exec_job(sleepy, 0.2, elem_args=[i], wait=False, compute_context=ctx) for i in range(3)]
+    assert all(isinstance(job, concurrent.futures.Future) for job in jobs)
+    done, not_done = concurrent.futures.wait(jobs, timeout=120)
+    assert len(done) == 3 and not not_done
+    more = [sd.exec_job(sleepy, 0.1, elem_args=[i], wait=False, compute_context=ctx) for i in range(3)]
+    assert sorted(job.result() for job in concurrent.futures.as_completed(more, timeout=120)) == [[0], [1], [2]]
+
+    async def main():
+        job = sd.exec_job(sleepy, 0.1, elem_args=[7], wait=False, compute_context=ctx)
+        return await asyncio.wrap_future(job)
+
+    assert asyncio.run(main()) == [7]
+
+
+def test_cancelling_a_running_job_wakes_futures_waiters(ctx, tmp_path):
+    job = sd.exec_job(sleepy, 2.0, str(tmp_path), elem_args=list(range(40)), wait=False, compute_context=ctx)
+    assert until(lambda: job.status == "running")
+    waiter = concurrent.futures.ThreadPoolExecutor(1).submit(concurrent.futures.wait, [job], 120)
+    time.sleep(0.3)
+    assert job.cancel()
+    done, _ = waiter.result(timeout=120)
+    assert job in done and job.cancelled() and job.status == "canceled"
+    with pytest.raises(concurrent.futures.CancelledError, match=job.id):
+        job.result()
+    assert len(list(tmp_path.iterdir())) < 40
+
+
+def test_jobs_that_do_not_wait_share_a_bounded_set_of_threads():
+    before = threading.active_count()
+    jobs = [sd.exec_job(sleepy, 0.05, elem_args=[i], wait=False) for i in range(3 * sd.jobs.MAX_RUNNING_JOBS)]
+    peak = threading.active_count()
+    assert [job.result(timeout=120) for job in jobs] == [[i] for i in range(3 * sd.jobs.MAX_RUNNING_JOBS)]
+    assert peak - before <= sd.jobs.MAX_RUNNING_JOBS
+
+
+def test_progress_counts_calls_and_splits_and_never_goes_backwards(ctx, parquet_dir):
+    seen = []
+    job = sd.exec_job(sleepy, 0.05, elem_args=list(range(30)), task_chunk_size=3, wait=False, compute_context=ctx)
+    while not job.done():
+        seen.append(job.progress)
+        time.sleep(0.02)
+    assert job.result(timeout=120) == list(range(30))
+    assert job.progress == (30, 30)  # calls, not tasks
+    assert all(total in (0, 30) for _, total in seen)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    # a reduce runs two Spark stages: still counted in splits, ending complete
+    source = sd.ParquetData(parquet_dir)
+    n_splits = source.validate(ctx).n_splits
+    job = sd.distribute_job(len, source, reduce=add, wait=False, compute_context=ctx)
+    seen = []
+    while not job.done():
+        seen.append(job.progress)
+        time.sleep(0.02)
+    assert job.result(timeout=120) == 20_000
+    assert job.progress == (n_splits, n_splits)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_notebook_shells_count_as_interactive(monkeypatch):
+    import sys
+    import types
+
+    from sparkdist import jobs
+
+    for module, name in (("ipykernel.zmqshell", "ZMQInteractiveShell"), ("dbruntime", "DatabricksShell"),
+                         ("google.colab._shell", "Shell"), ("IPython.terminal", "Shell")):  # fmt: skip
+        shell = type(name, (), {"__module__": module})()
+        fake = types.ModuleType("IPython")
+        fake.get_ipython = lambda shell=shell: shell  # type: ignore[attr-defined]
+        monkeypatch.setitem(sys.modules, "IPython", fake)
+        monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+        assert jobs._interactive() is (module != "IPython.terminal"), module

@@ -62,7 +62,7 @@ def test_one_result_over_the_limit_is_not_sent(limited, numbers):
         return bytes(2048 * KB)
 
     if not transfers(limited):
-        return
+        pytest.skip("the in-process context moves no results, so max_result_size does not apply")
     with pytest.raises(sd.ResultTooLargeError, match=r"the result of split \d+ is 2\.0 MiB") as info:
         sd.distribute_job(huge, numbers, compute_context=limited)
     assert info.value.size >= 2048 * KB
@@ -72,7 +72,7 @@ def test_one_result_over_the_limit_is_not_sent(limited, numbers):
 def test_a_reduced_result_over_the_limit_is_refused(limited, numbers):
     # each split returns 700 KiB; folded on the workers (or summed on arrival) they pass 1 MiB
     if not transfers(limited):
-        return
+        pytest.skip("the in-process context moves no results, so max_result_size does not apply")
     with pytest.raises(sd.ResultTooLargeError, match="max_result_size"):
         sd.distribute_job(lambda s: bytes(700 * KB), numbers, reduce=concat, compute_context=limited)
     assert sd.distribute_job(len, numbers, reduce=concat, compute_context=limited) == len(numbers)
@@ -102,9 +102,9 @@ def test_no_limit_lets_everything_through(ctx):
     assert [len(b) for b in got] == [600 * KB] * 3
 
 
-@pytest.mark.modes("cluster")
+@pytest.mark.modes("cluster", "standalone", "connect-server")
 def test_sparks_own_max_result_size_is_translated(spark):
-    # the cluster-mode session runs with spark.driver.maxResultSize=100m (tests/conftest.py)
+    # these modes' drivers run with spark.driver.maxResultSize=100m (tests/conftest.py)
     ctx = sd.SparkComputeContext(spark, max_result_size=None)
     with pytest.raises(sd.ResultTooLargeError, match=r"spark\.driver\.maxResultSize") as info:
         sd.exec_job(bytes, elem_args=[40 << 20] * 3, task_chunk_size=1, compute_context=ctx)

@@ -17,6 +17,8 @@ import sparkdist as sd
 from sparkdist.pema import LinearRegression, pema_compute
 
 ROOT = Path(__file__).resolve().parent.parent
+#: the modes whose executors are JVMs of their own, which a test can kill
+SEPARATE_EXECUTORS = ("cluster", "standalone", "connect-server")
 
 
 def add(a, b):
@@ -24,13 +26,9 @@ def add(a, b):
 
 
 def executor_pids() -> list[int]:
-    import psutil
+    from _cluster import own_executor_pids
 
-    return [
-        p.pid
-        for p in psutil.process_iter(["cmdline"])
-        if any("CoarseGrainedExecutorBackend" in part for part in (p.info["cmdline"] or []))
-    ]
+    return own_executor_pids()  # this run's executors only: others may run tests on this machine
 
 
 class ExecutorKiller(threading.Thread):
@@ -61,7 +59,7 @@ def slow_sum(split, marks):
     return int(split["id"].sum())
 
 
-@pytest.mark.modes("cluster")
+@pytest.mark.modes(*SEPARATE_EXECUTORS)
 def test_executor_killed_during_distribute_job_with_reduce(spark, spark_ctx, tmp_path):
     df = spark.range(0, 20_000, 1, numPartitions=24)
     killer = kill_one_executor_when(lambda: len(list(tmp_path.iterdir())) >= 3)
@@ -77,7 +75,7 @@ def slow_square(i, marks):
     return i * i
 
 
-@pytest.mark.modes("cluster")
+@pytest.mark.modes(*SEPARATE_EXECUTORS)
 def test_executor_killed_during_exec_job(spark_ctx, tmp_path):
     killer = kill_one_executor_when(lambda: len(list(tmp_path.iterdir())) >= 3)
     got = sd.exec_job(
@@ -94,7 +92,7 @@ class SlowRegression(LinearRegression):
         super().process_data(chunk)
 
 
-@pytest.mark.modes("cluster")
+@pytest.mark.modes(*SEPARATE_EXECUTORS)
 def test_executor_killed_during_pema_compute(spark, spark_ctx):
     rng = np.random.default_rng(3)
     frame = pd.DataFrame({"x": rng.normal(size=3000)})
@@ -119,7 +117,7 @@ def crash_first_attempt(split):
     return int(split["id"].sum())
 
 
-@pytest.mark.modes("cluster")
+@pytest.mark.modes(*SEPARATE_EXECUTORS)
 def test_task_that_fails_once_succeeds_on_retry(spark, spark_ctx):
     df = spark.range(0, 1000, 1, numPartitions=4)
     assert sd.distribute_job(crash_first_attempt, df, reduce=add, compute_context=spark_ctx) == sum(range(1000))
