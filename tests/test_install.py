@@ -157,7 +157,6 @@ def test_without_pyspark_the_local_contexts_run_and_spark_says_what_to_install(d
 
 
 @pytest.mark.slow
-@pytest.mark.modes("connect-server")
 def test_thin_client_runs_jobs_on_a_connect_server(connect_url, dist, tmp_path):
     """pyspark-client (Spark Connect only, no JVM, no classic pyspark) never newer than the server's pyspark."""
     import pyspark
