@@ -145,6 +145,23 @@ def task_slots(session: SparkSession) -> int | None:
     return None
 
 
+def executor_count(session: SparkSession) -> int | None:
+    """How many executors run tasks now: classic Spark's status tracker (1 for local masters, whose
+    tasks run in the driver); a local master's URL under Connect; None when unknown (a Connect server
+    on a cluster)."""
+    if not is_connect(session):
+        try:
+            infos = session.sparkContext.statusTracker()._jtracker.getExecutorInfos()  # type: ignore[attr-defined]
+            return max(1, len(infos) - 1)  # the driver is listed too
+        except Exception:
+            return None
+    master = conf_get(session, "spark.master") or ""
+    if master.startswith("local-cluster"):
+        m = _LOCAL_CLUSTER.match(master.strip())
+        return int(m.group("n")) if m else None
+    return 1 if is_local_master(master) else None
+
+
 def ship_python_file(session: SparkSession, path: str) -> None:
     """Make a .zip/.py importable on the session's executors."""
     if is_connect(session):
