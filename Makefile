@@ -1,7 +1,8 @@
 # sparkdist: two commands on a fresh machine with Java 17+
 #   make demo   creates .venv, installs sparkdist with its test tools, runs the demo job
 #   make test   runs the whole test suite (no-JVM contexts, then local[2], local-cluster, Spark Connect,
-#               a real standalone cluster, a real Spark Connect server, notebooks)
+#               a real standalone cluster, a real Spark Connect server, notebooks, and a smoke run with the
+#               lowest pyspark of each extra)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -12,7 +13,7 @@ export PYSPARK_PYTHON := $(CURDIR)/$(PY)
 PYTEST := $(PY) -m pytest -q -p no:randomly
 
 .PHONY: demo test setup java lint test-none test-local test-cluster test-connect test-standalone test-connect-server \
-	test-notebooks bench soak clean
+	test-notebooks bench soak clean test-floors test-pandas-newest
 
 demo: setup
 	$(PY) examples/demo.py
@@ -53,7 +54,8 @@ test-connect-server: setup
 test-notebooks: setup
 	$(PYTEST) --nbmake notebooks
 
-test: setup lint test-none test-local test-cluster test-connect test-standalone test-connect-server test-notebooks
+test: setup lint test-none test-local test-cluster test-connect test-standalone test-connect-server test-notebooks \
+      test-floors
 
 bench: setup
 	$(PY) -m pip install -q -e ".[bench]"
@@ -66,5 +68,42 @@ bench: setup
 soak: setup
 	for mode in inproc parallel local cluster connect; do (cd benchmarks && ../$(PY) soak.py --mode $$mode) || exit 1; done
 
+# Lanes: sparkdist in venvs of their own under .venvs/ (gitignored; rebuilt when pyproject.toml changes),
+# filled by the dev venv's pip so that its cache serves them. The floors are the lowest pyspark of each
+# extra in pyproject.toml (tests/test_install.py checks that they agree).
+SPARK_FLOOR   := 3.5.0
+CONNECT_FLOOR := 4.0.0
+LANE_PIP       = $(PY) -m pip --python $(@D)/bin/python install -q
+
+.venvs/spark-floor/.installed: pyproject.toml $(VENV)/.installed
+	rm -rf $(@D) && $(PYTHON) -m venv --without-pip $(@D)
+	$(LANE_PIP) "pyspark==$(SPARK_FLOOR)" -e .
+	touch $@
+.venvs/connect-floor/.installed: pyproject.toml $(VENV)/.installed
+	rm -rf $(@D) && $(PYTHON) -m venv --without-pip $(@D)
+	$(LANE_PIP) "pyspark[connect]==$(CONNECT_FLOOR)" -e .
+	touch $@
+.venvs/pandas-newest/.installed: pyproject.toml $(VENV)/.installed
+	rm -rf $(@D) && $(PYTHON) -m venv $(@D)
+	$(@D)/bin/python -m pip install -q --upgrade pip
+	$(@D)/bin/python -m pip install -q -e ".[dev]"
+	touch $@
+
+# tests/smoke.py with the lowest pyspark of each extra: classic local[2] with the spark extra's floor,
+# classic and Spark Connect (remote("local[2]")) with the connect extra's floor
+test-floors: .venvs/spark-floor/.installed .venvs/connect-floor/.installed
+	PYSPARK_PYTHON=$(CURDIR)/.venvs/spark-floor/bin/python .venvs/spark-floor/bin/python tests/smoke.py classic
+	PYSPARK_PYTHON=$(CURDIR)/.venvs/connect-floor/bin/python .venvs/connect-floor/bin/python tests/smoke.py classic
+	PYSPARK_PYTHON=$(CURDIR)/.venvs/connect-floor/bin/python .venvs/connect-floor/bin/python tests/smoke.py connect
+
+# the no-JVM and local[2] test runs with the newest pandas (upgraded on every run), in a venv built
+# like the dev venv (the tests use its pip)
+test-pandas-newest: .venvs/pandas-newest/.installed
+	.venvs/pandas-newest/bin/python -m pip install -q --upgrade pandas
+	PYSPARK_PYTHON=$(CURDIR)/.venvs/pandas-newest/bin/python .venvs/pandas-newest/bin/python -m pytest -q -p no:randomly \
+	  --ignore=tests/test_install.py
+	PYSPARK_PYTHON=$(CURDIR)/.venvs/pandas-newest/bin/python .venvs/pandas-newest/bin/python -m pytest -q -p no:randomly \
+	  tests --spark-mode=local --ignore=tests/test_install.py
+
 clean:
-	rm -rf $(VENV) .venv-executors .venv-executors.lock build *.egg-info
+	rm -rf $(VENV) .venvs .venv-executors .venv-executors.lock build *.egg-info

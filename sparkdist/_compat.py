@@ -68,8 +68,10 @@ def active_session() -> SparkSession | None:
         s: Any = ConnectSession.getActiveSession()
         if s is not None and not is_stopped(s):
             return s
-    from pyspark import SparkContext
-
+    try:
+        from pyspark import SparkContext
+    except ImportError:  # the Spark Connect-only client (pyspark-client) has no classic Spark
+        return None
     if SparkContext._active_spark_context is None:
         return None
     from pyspark.sql import SparkSession

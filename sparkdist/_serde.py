@@ -27,7 +27,7 @@ PART_BYTES = 4 * 1024 * 1024
 def _cloudpickle() -> Any:
     try:
         from pyspark import cloudpickle  # the copy bundled with pyspark: same on every executor
-    except ImportError:  # pragma: no cover - pyspark is a hard dependency
+    except ImportError:  # no pyspark here (Local contexts only): the cloudpickle package
         import cloudpickle  # type: ignore[no-redef]
     return cloudpickle
 

@@ -102,6 +102,7 @@ class SparkComputeContext(ComputeContext):
         max_result_size: int | str | None = DEFAULT_MAX_RESULT_SIZE,
     ) -> None:
         self._init_settings(wait, max_result_size)
+        _require_pyspark(classic=session is None and remote is None, connect=remote is not None)
         if task_slots is not None and (
             not isinstance(task_slots, int) or isinstance(task_slots, bool) or task_slots < 1
         ):
@@ -715,3 +716,30 @@ def _package_files(folder: Any, prefix: str) -> Iterator[tuple[str, bytes]]:
                 yield from _package_files(item, f"{prefix}/{item.name}")
         elif item.name.endswith(".py") or item.name == "py.typed":
             yield f"{prefix}/{item.name}", item.read_bytes()
+
+
+def _require_pyspark(*, classic: bool, connect: bool) -> None:
+    """Raise ComputeContextError, saying what to install, when this Python lacks the pyspark that a
+    Spark context needs (classic: the full pyspark; Connect: pyspark with its Connect dependencies)."""
+    import importlib.util
+
+    if importlib.util.find_spec("pyspark") is None:
+        raise ComputeContextError(
+            "SparkComputeContext needs pyspark, which is not installed: pip install 'sparkdist[spark]' "
+            "(classic Spark) or 'sparkdist[connect]' (Spark Connect); the Local contexts need neither"
+        )
+    if connect and importlib.util.find_spec("grpc") is None:
+        raise ComputeContextError(
+            "Spark Connect needs pyspark's Connect dependencies (grpcio, ...), which are not installed: "
+            "pip install 'sparkdist[connect]'"
+        )
+    if classic:
+        try:
+            from pyspark.util import is_remote_only  # pyspark >= 4.0
+        except ImportError:
+            return
+        if is_remote_only():
+            raise ComputeContextError(
+                "this pyspark is the Spark Connect client only (pyspark-client), which cannot run classic "
+                "Spark: pass remote='sc://host:port', or pip install 'sparkdist[spark]' for the full pyspark"
+            )
