@@ -12,13 +12,8 @@ False
 
 from __future__ import annotations
 
-from sparkdist.context import (
-    ComputeContext,
-    LocalComputeContext,
-    LocalParallelComputeContext,
-    get_compute_context,
-    set_compute_context,
-)
+from sparkdist._current import get_compute_context, set_compute_context
+from sparkdist.context import ComputeContext
 from sparkdist.distribute import distribute_job, is_distributed_context
 from sparkdist.errors import (
     ArgumentTypeError,
@@ -38,6 +33,7 @@ from sparkdist.errors import (
 )
 from sparkdist.execute import exec_job, task_rng
 from sparkdist.jobs import Job, JobTimeoutError, as_completed, get_jobs
+from sparkdist.local import LocalComputeContext, LocalParallelComputeContext
 from sparkdist.sources import DataSource, ParquetData, SparkData, ValidationReport
 from sparkdist.spark import SparkComputeContext
 

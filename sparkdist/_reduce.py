@@ -19,12 +19,11 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from sparkdist import _compat, _serde, _worker
+from sparkdist._protocol import RESULT_SCHEMA, Outcome, Status
 from sparkdist.errors import ResultTooLargeError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
-
-    from sparkdist._worker import Outcome
 
 
 def group_size(n_splits: int) -> int:
@@ -62,12 +61,12 @@ def assemble(
     for key, part, nparts, status, payload in rows:
         budget.add(key, what, status, payload)
         by_key.setdefault(key, []).append((part, status, payload))
-        if until_error and status == _worker.ERROR and len(by_key[key]) == nparts:
+        if until_error and status == Status.ERROR and len(by_key[key]) == nparts:
             break
     out: list[Outcome] = []
     for key in sorted(by_key):
         pieces = sorted(by_key[key], key=lambda p: p[0])
-        out.append((key, pieces[0][1], _serde.loads(_serde.join_parts([p[2] for p in pieces]))))
+        out.append(Outcome(key, Status(pieces[0][1]), _serde.loads(_serde.join_parts([p[2] for p in pieces]))))
     return out
 
 
@@ -90,7 +89,7 @@ class ResultBudget:
     def add(self, key: int, what: str, status: str, payload: bytes) -> None:
         """Count one arriving (pickled) piece; raise when it is a result refused on the worker or
         the total passes the limit."""
-        if status == _worker.TOO_LARGE:
+        if status == Status.TOO_LARGE:
             size = int(_serde.loads(payload))
             raise ResultTooLargeError(
                 f"the result of {what} {key} is {format_bytes(size)}, more than max_result_size="
@@ -158,6 +157,6 @@ def tree_reduce(
     # a partition's groups arrive one after another, each in split order.
     routed = _compat.repartition_by_id(grouped, n_partitions, "_group").sortWithinPartitions("split", "part")
     reduced = routed.mapInArrow(
-        functools.partial(_worker.spark_reduce_groups, reduce_bytes, size, limit), _worker.RESULT_SCHEMA
+        functools.partial(_worker.spark_reduce_groups, reduce_bytes, size, limit), RESULT_SCHEMA
     )
     return collect_outcomes(reduced, limit)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 from sparkdist import _serde, _worker, jobs
-from sparkdist.context import ComputeContext, LocalComputeContext, get_compute_context, resolve_context
-from sparkdist.errors import ArgumentTypeError, EmptyDataError, JobError
-from sparkdist.sources import DataSource, PandasData, ParquetData, SparkData, as_data_source
+from sparkdist._checks import check_bool, check_callable, name_of
+from sparkdist._current import get_compute_context, resolve_context
+from sparkdist._protocol import Outcome, Status, job_error
+from sparkdist.context import ComputeContext, SplitWork
+from sparkdist.errors import ArgumentTypeError, EmptyDataError
+from sparkdist.jobs import Job
+from sparkdist.sources import DataSource, as_data_source
 
 __all__ = ["distribute_job", "is_distributed_context"]
 
@@ -18,7 +22,7 @@ def is_distributed_context(compute_context: ComputeContext | None = None, data: 
     when ``data`` is given, whether those executors can process that data split-wise.
 
     True for a Spark DataFrame of the context's own session and for Parquet data; False for
-    in-memory pandas data and for a DataFrame of another session. Never starts a Spark job.
+    in-memory pandas data and for a DataFrame of another session. Starts no session and no job.
 
     Examples
     --------
@@ -37,16 +41,37 @@ def is_distributed_context(compute_context: ComputeContext | None = None, data: 
     source = None if data is None else as_data_source(data)
     if not ctx.is_distributed:
         return False
-    if source is None:
-        return True
-    if isinstance(source, PandasData):
-        return False
-    session = ctx.session  # type: ignore[attr-defined]
-    return source.is_compatible_with(session)
+    return source is None or ctx.accepts(source)
 
 
-def _name(func: Callable[..., Any]) -> str:
-    return getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or type(func).__name__
+@overload
+def distribute_job(
+    func: Callable[..., Any],
+    data: Any,
+    *args: Any,
+    reduce: Callable[[Any, Any], Any] | None = ...,
+    chunked: bool = ...,
+    columns: Sequence[str] | None = ...,
+    compute_context: ComputeContext | None = ...,
+    wait: Literal[False],
+    progress: bool | None = ...,
+    **kwargs: Any,
+) -> Job: ...
+
+
+@overload
+def distribute_job(
+    func: Callable[..., Any],
+    data: Any,
+    *args: Any,
+    reduce: Callable[[Any, Any], Any] | None = ...,
+    chunked: bool = ...,
+    columns: Sequence[str] | None = ...,
+    compute_context: ComputeContext | None = ...,
+    wait: bool | None = ...,
+    progress: bool | None = ...,
+    **kwargs: Any,
+) -> Any: ...
 
 
 def distribute_job(
@@ -111,41 +136,37 @@ def distribute_job(
     ...                compute_context=LocalComputeContext())
     5050
     """
-    if not callable(func):
-        raise ArgumentTypeError(f"func must be callable, got {type(func).__name__}: {func!r}")
-    if reduce is not None and not callable(reduce):
-        raise ArgumentTypeError(f"reduce must be callable or None, got {type(reduce).__name__}: {reduce!r}")
-    if not isinstance(chunked, bool):
-        raise ArgumentTypeError(f"chunked must be True or False, got {chunked!r}")
+    check_callable(func, "func")
+    check_callable(reduce, "reduce", optional=True)
+    check_bool(chunked, "chunked")
     ctx = resolve_context(compute_context)
     waiting = jobs.check_wait(wait, ctx)
     show = jobs.check_progress(progress)
-    source = as_data_source(data)
-    spark_reads = ctx.is_distributed and isinstance(source, ParquetData) and source.engine == "spark"
-    if isinstance(source, ParquetData) and (columns is not None or not spark_reads):
-        # discovers the files and reads their footers (in a Spark context, through Spark's reader when
-        # pyarrow cannot open the path): bad paths fail here, on the driver
-        source._schema_in(ctx)
+    source = as_data_source(data).prepare(ctx)  # how ctx reads it: bad paths fail here, on the driver
     if columns is not None:
         source = source.with_columns(columns)
     task = _worker.SplitTask(
         func=func, args=tuple(args), kwargs=dict(kwargs), chunked=chunked, result_limit=ctx.max_result_size
     )
-    needs_pickle = not isinstance(ctx, LocalComputeContext)  # everything else sends work elsewhere
-    task_bytes = _pickle_task(task) if needs_pickle else b""
-    reduce_bytes = _serde.dumps_checked(reduce, what=f"reduce {_name(reduce)!r}") if reduce and needs_pickle else None
+    ships = ctx.ships_work
+    work = SplitWork(
+        task,
+        _pickle_task(task) if ships else b"",
+        source,
+        _serde.dumps_checked(reduce, what=f"reduce {name_of(reduce)!r}") if reduce is not None and ships else None,
+    )
 
     def run() -> Any:
-        return _finish(ctx._run_splits(task_bytes, task, source, reduce_bytes), func, reduce, source)
+        return _finish(ctx.run_splits(work), func, reduce, source)
 
-    return jobs.run(f"distribute_job({_name(func)})", ctx, run, wait=waiting, progress=show)
+    return jobs.run(f"distribute_job({name_of(func)})", ctx, run, wait=waiting, progress=show)
 
 
 def _pickle_task(task: _worker.SplitTask) -> bytes:
     return _serde.dumps_explained(
         task,
         [
-            (task.func, f"func {_name(task.func)!r}"),
+            (task.func, f"func {name_of(task.func)!r}"),
             (task.args, "the positional arguments (*args) for func"),
             (task.kwargs, "the keyword arguments (**kwargs) for func"),
         ],
@@ -153,41 +174,20 @@ def _pickle_task(task: _worker.SplitTask) -> bytes:
 
 
 def _finish(
-    outcomes: list[_worker.Outcome],
+    outcomes: list[Outcome],
     func: Callable[..., Any],
     reduce: Callable[[Any, Any], Any] | None,
     source: DataSource,
 ) -> Any:
-    outcomes = sorted(outcomes, key=lambda o: o[0])
+    outcomes = sorted(outcomes, key=lambda o: o.split)
     for split, status, value in outcomes:
-        if status == _worker.ERROR:
-            raise _job_error(split, value, func)
+        if status == Status.ERROR:
+            raise job_error(value, split, func)
     if reduce is None:
-        return [value for _, status, value in outcomes if status == _worker.OK]
+        return [o.value for o in outcomes if o.status == Status.OK]
     folded = _worker.fold(reduce, outcomes)
     if folded is None:
-        raise EmptyDataError(f"nothing to reduce: the data has no rows ({_describe(source)})")
-    if folded[1] == _worker.ERROR:
-        raise _job_error(folded[0], folded[2], reduce)
-    return folded[2]
-
-
-def _describe(source: DataSource) -> str:
-    if isinstance(source, ParquetData):
-        return f"Parquet {', '.join(source.paths)}" + (f" with filters {source.filters!r}" if source.filters else "")
-    if isinstance(source, SparkData):
-        return "Spark DataFrame"
-    return repr(source)
-
-
-def _job_error(split: int, info: _worker.ErrorInfo, func: Callable[..., Any]) -> JobError:
-    where = info.get("where") or _name(func)
-    tail = "\n".join(info["traceback"].strip().splitlines()[-12:])
-    return JobError(
-        f"{where!r} failed on split {split} with {info['type']}: {info['message']}\n"
-        f"on {info['host']}; last frames of the remote traceback:\n{tail}",
-        remote_type=info["type"],
-        remote_message=info["message"],
-        remote_traceback=info["traceback"],
-        split=split,
-    )
+        raise EmptyDataError(f"nothing to reduce: the data has no rows ({source!r})")
+    if folded.status == Status.ERROR:
+        raise job_error(folded.value, folded.split, reduce)
+    return folded.value

@@ -150,7 +150,7 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         if self.done() and self._final_progress is not None:
             done, total = self._final_progress
         else:
-            done, total = self.context._progress(self.id)
+            done, total = self.context.progress(self.id)
         with self._condition:
             seen_done, seen_total = self._seen
             total = max(total, seen_total)
@@ -181,7 +181,7 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
 
     def _release(self) -> None:
         with contextlib.suppress(Exception):
-            self._final_progress = self.context._release(self.id)
+            self._final_progress = self.context.release(self.id)
 
     def _end(self, result: Any = None, error: BaseException | None = None) -> None:
         """The work has ended: record its result, its error, or (after a cancel) that it was canceled."""
@@ -214,7 +214,7 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         _current_job.set(self)
         _output_sink.set(self._output)
         try:
-            with self.context._job_scope(self.id, self.description):
+            with self.context.job_scope(self.id, self.description):
                 result = fn()
         except BaseException as err:
             self._end(error=err)
@@ -243,7 +243,7 @@ def _keep_cancelling(job: Job, seconds: float = 60.0) -> None:
         deadline = time.monotonic() + seconds
         while not job.done():
             with contextlib.suppress(Exception):
-                job.context._cancel(job.id)
+                job.context.cancel(job.id)
             if job.wait(0.5) or time.monotonic() > deadline:
                 return
 
@@ -335,13 +335,13 @@ def run(
     interrupted = threading.Event()
     restore = _catch_ctrl_c(job, context, interrupted) if context.is_distributed else None
     try:
-        with context._job_scope(job.id, description):
+        with context.job_scope(job.id, description):
             result = fn()
     except BaseException as err:
         if interrupted.is_set() or isinstance(err, KeyboardInterrupt):
             job._cancel_requested = True
             if not interrupted.is_set():
-                context._cancel(job.id)
+                context.cancel(job.id)
             job._end(error=err)
             raise KeyboardInterrupt(f"{job.id} ({description}) was interrupted; its Spark work was canceled") from err
         job._end(error=err)

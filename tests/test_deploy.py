@@ -302,12 +302,16 @@ def test_spark_submit_with_the_wheel_on_py_files(tmp_path):
     """The README's spark-submit recipe: neither the driver's nor the executors' Python has sparkdist;
     it comes from the wheel given to --py-files, and reaches the executors from there."""
     wheels = tmp_path / "wheels"
+    left_before = (ROOT / "build").exists()
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(ROOT)],
         check=True,
         timeout=300,
         capture_output=True,
+        cwd=tmp_path,
     )
+    if not left_before:  # setuptools builds in ./build of the source tree: leave the checkout as found
+        shutil.rmtree(ROOT / "build", ignore_errors=True)
     wheel = next(wheels.glob("sparkdist-*.whl"))
     python = venv_without_sparkdist(tmp_path / "venv")
     data = tmp_path / "data"

@@ -70,7 +70,7 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """This checkout built as users get it: ``python -m build`` makes the sdist, then the wheel from it."""
     out = tmp_path_factory.mktemp("dist")
     started = time.monotonic()
-    _run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)])
+    _run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)], cwd=out)  # cwd: no ./build to shadow it
     print(f"\nbuilt sdist and wheel in {time.monotonic() - started:.1f}s")
     shutil.rmtree(ROOT / "build", ignore_errors=True)
     yield out

@@ -124,11 +124,6 @@ def comparable(result):
     return np.concatenate([result.centers.to_numpy().ravel(), result.sizes, result.withinss])
 
 
-@pytest.mark.xfail(
-    raises=sd.SchemaConflictError,
-    strict=True,
-    reason="string and large_string count as a conflict (pandas 2 writes string, pandas 3 large_string); Spark reads both",
-)
 def test_files_from_pandas_2_and_3_mix_string_and_large_string(tmp_path):
     for i, text in enumerate((pa.string(), pa.large_string())):
         table = pa.table({"x": pa.array([1.0, 2.0]), "kind": pa.array(["a", "b"], text)})

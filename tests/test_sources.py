@@ -238,13 +238,13 @@ def test_relative_paths_become_absolute(tmp_path, monkeypatch):
 
 
 def test_volumes_paths_are_plain_local_paths():
-    from sparkdist.sources import _arrow_filesystem, _scheme, _spark_uri
+    from sparkdist.sources.paths import arrow_filesystem, scheme, spark_uri
 
     path = "/Volumes/main/default/landing/events"
     src = sd.ParquetData(path)
-    assert src.paths == [path] and _scheme(path) is None
-    assert _spark_uri(path) == "file://" + path
-    fs, local = _arrow_filesystem(path)
+    assert src.paths == [path] and scheme(path) is None
+    assert spark_uri(path) == "file://" + path
+    fs, local = arrow_filesystem(path)
     assert type(fs).__name__ == "LocalFileSystem" and local == path
     if not os.path.exists(path):  # on this machine: the ordinary "does not exist", not a URI error
         with pytest.raises(sd.DataNotFoundError, match=r"path '/Volumes/main/default/landing/events' does not exist"):
@@ -252,9 +252,9 @@ def test_volumes_paths_are_plain_local_paths():
 
 
 def test_dbfs_paths_read_through_the_dbfs_mount(ctx, tmp_path, monkeypatch):
-    from sparkdist import sources
+    from sparkdist.sources import paths
 
-    monkeypatch.setattr(sources, "_DBFS_MOUNT", str(tmp_path))  # this machine has no /dbfs: a stand-in
+    monkeypatch.setattr(paths, "DBFS_MOUNT", str(tmp_path))  # this machine has no /dbfs: a stand-in
     for i in range(2):
         write(tmp_path / "mnt" / "sales" / f"part-{i}.parquet", {"x": [1.0, 2.0, 3.0]})
     src = sd.ParquetData("dbfs:/mnt/sales")

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sparkdist import jobs
-from sparkdist.context import ComputeContext, resolve_context
+from sparkdist._current import resolve_context
+from sparkdist.context import ComputeContext
 from sparkdist.distribute import distribute_job
 from sparkdist.errors import ArgumentTypeError, EmptyDataError, InvalidArgumentError, SparkDistError
-from sparkdist.sources import DataSource, ParquetData, as_data_source
+from sparkdist.sources import DataSource, as_data_source
 
 __all__ = ["DataInfo", "PemaAlgorithm", "pema_compute"]
 
@@ -207,9 +208,7 @@ def pema_compute(
     waiting = jobs.check_wait(wait, ctx)
     show = jobs.check_progress(progress)
 
-    full = as_data_source(data)
-    if isinstance(full, ParquetData):
-        full._schema_in(ctx)  # as ctx reads it: through Spark's reader when pyarrow cannot open the path
+    full = as_data_source(data).prepare(ctx)  # as ctx reads it: bad paths fail here
     _driver_call(algo, "check_data", _data_info(full))
     columns = _driver_call(algo, "vars_to_use")
     if columns is not None and (isinstance(columns, str) or not all(isinstance(c, str) for c in columns)):

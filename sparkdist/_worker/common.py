@@ -1,0 +1,194 @@
+"""Pieces every worker-side function shares: the task record, error records, result rows, and what
+this worker knows about the executor it serves."""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sparkdist import _serde
+from sparkdist._protocol import ErrorInfo, Outcome, Status, result_arrow_schema
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+
+class SplitReader(Protocol):
+    """A split as its worker reads it: chunk by chunk (sparkdist.sources' splits are such)."""
+
+    def chunks(self) -> Iterator[pd.DataFrame]: ...
+
+
+@dataclass(frozen=True)
+class SplitTask:
+    """What one call of the user's function needs, besides its data."""
+
+    func: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    chunked: bool
+    result_limit: int | None = None  # the context's max_result_size: no one result may exceed it
+
+
+def error_info(err: BaseException, where: str) -> ErrorInfo:
+    """What a failed user call sends back: its exception's type, message and traceback, and where."""
+    frames = traceback.format_exception(type(err), err, err.__traceback__)
+    # Drop sparkdist's own frames so the user sees their code first.
+    text = "".join(f for f in frames if f"sparkdist{os.sep}_worker{os.sep}" not in f)
+    return ErrorInfo(
+        type=type(err).__name__,
+        message=str(err),
+        traceback=text,
+        where=getattr(err, "_sparkdist_where", where),
+        host=host(),
+    )
+
+
+def host() -> str:
+    """This machine, process and (on Spark) stage and partition, for error messages."""
+    try:
+        from pyspark import TaskContext
+
+        tc = TaskContext.get()
+        if tc is not None:
+            return f"{socket.gethostname()} (pid {os.getpid()}, stage {tc.stageId()}, partition {tc.partitionId()})"
+    except Exception:  # pragma: no cover - pyspark always present, TaskContext optional
+        pass
+    return f"{socket.gethostname()} (pid {os.getpid()})"
+
+
+def checked_payload(status: Status, value: Any, limit: int | None) -> tuple[Status, bytes]:
+    """``value`` pickled to send to the driver; past ``limit`` bytes, only its size is sent."""
+    payload = _serde.dumps_result(value)
+    if limit is not None and len(payload) > limit:
+        return Status.TOO_LARGE, _serde.dumps_result(len(payload))
+    return status, payload
+
+
+def emit(split: int, status: Status, value: Any, limit: int | None) -> Iterator[pa.RecordBatch]:
+    import pyarrow as pa
+
+    try:
+        status, payload = checked_payload(status, value, limit)
+    except Exception as err:
+        status, payload = Status.ERROR, _serde.dumps_result(error_info(err, "pickling the result"))
+    parts = _serde.split_parts(payload)
+    for i, part in enumerate(parts):
+        yield pa.RecordBatch.from_pydict(
+            {"split": [split], "part": [i], "nparts": [len(parts)], "status": [status], "payload": [part]},
+            schema=result_arrow_schema(),
+        )
+
+
+def emit_outcome(outcome: Outcome, limit: int | None) -> Iterator[pa.RecordBatch]:
+    """Result rows for one outcome (its pickled value cut into parts)."""
+    return emit(*outcome, limit)
+
+
+def partition_id() -> int:
+    """The Spark partition this task runs (0 outside Spark)."""
+    from pyspark import TaskContext
+
+    tc = TaskContext.get()
+    return tc.partitionId() if tc is not None else 0
+
+
+def executor_id() -> str:
+    """This worker's executor, as "host/executor": Spark's executor id where it can be found."""
+    return f"{socket.gethostname()}/{executor_facts()[0]}"
+
+
+@functools.lru_cache(maxsize=1)
+def executor_facts() -> tuple[str, int | None]:
+    """(executor id, cores) of the Spark executor this Python worker serves, as far as it can tell.
+
+    The id comes from ``SPARK_EXECUTOR_ID`` (Kubernetes), else from the executor JVM's command line
+    (``--executor-id``/``--cores`` of CoarseGrainedExecutorBackend: standalone, YARN, local-cluster;
+    the JVM is an ancestor of this process), else from the executor's work folder
+    (``.../app-<id>/<executor id>``), else the block manager folder Spark gives its Python workers
+    (unique per executor). "driver" in local mode, where tasks run in the driver's JVM.
+    """
+    import re
+
+    env_id = os.environ.get("SPARK_EXECUTOR_ID")
+    env_cores = os.environ.get("SPARK_EXECUTOR_CORES")
+    cores = int(env_cores) if env_cores and env_cores.isdigit() else None
+    jvm_id, jvm_cores = _executor_jvm_args()
+    eid = env_id or jvm_id
+    cores = cores or jvm_cores
+    if not eid:
+        for folder in (os.getcwd(), files_root()):
+            m = re.search(r"/app-[^/]+/(\d+)(?:/|$)", folder or "")
+            if m:
+                eid = m.group(1)
+                break
+    if not eid:
+        try:
+            from pyspark import TaskContext
+
+            if TaskContext.get() is None:
+                eid = "driver"
+        except ImportError:
+            eid = "driver"
+    if not eid:
+        local_dirs = os.environ.get("SPARK_LOCAL_DIRS", "")
+        m = re.search(r"blockmgr-([0-9a-f]{8})", local_dirs)
+        eid = f"blockmgr-{m.group(1)}" if m else f"pid-{os.getppid()}"
+    return eid, cores
+
+
+def _executor_jvm_args() -> tuple[str | None, int | None]:
+    """``--executor-id`` and ``--cores`` from the executor JVM's command line (Linux /proc), looking
+    a few processes up from this worker (worker <- daemon <- JVM)."""
+    pid = os.getpid()
+    for _ in range(4):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                pid = int(fh.read().rsplit(b")", 1)[1].split()[1])  # the parent's pid
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                args = [a.decode(errors="replace") for a in fh.read().split(b"\0")]
+        except (OSError, ValueError, IndexError):
+            return None, None
+        if any(a.endswith("CoarseGrainedExecutorBackend") for a in args):
+            found = {k: args[i + 1] for i, k in enumerate(args[:-1]) if k in ("--executor-id", "--cores")}
+            cores = found.get("--cores", "")
+            return found.get("--executor-id"), int(cores) if cores.isdigit() else None
+        if pid <= 1:
+            break
+    return None, None
+
+
+def files_root() -> str | None:
+    """The folder Spark gives this executor's tasks for shipped files (None outside Spark)."""
+    try:
+        from pyspark import SparkFiles
+
+        return SparkFiles.getRootDirectory()
+    except Exception:
+        return None
+
+
+def emit_many(outcomes: Iterable[tuple[int, Status, bytes]]) -> Iterator[pa.RecordBatch]:
+    """Result rows for many pickled outcomes, flushed every ~PART_BYTES."""
+    import pyarrow as pa
+
+    cols: dict[str, list[Any]] = {"split": [], "part": [], "nparts": [], "status": [], "payload": []}
+    size = 0
+    for key, status, payload in outcomes:
+        parts = _serde.split_parts(payload)
+        for i, part in enumerate(parts):
+            for name, value in zip(cols, (key, i, len(parts), status, part), strict=True):
+                cols[name].append(value)
+            size += len(part)
+            if size >= _serde.PART_BYTES:
+                yield pa.RecordBatch.from_pydict(cols, schema=result_arrow_schema())
+                cols = {name: [] for name in cols}
+                size = 0
+    if cols["split"]:
+        yield pa.RecordBatch.from_pydict(cols, schema=result_arrow_schema())

@@ -1,0 +1,166 @@
+"""distribute_job on a worker: the user's function on one split, folds of consecutive outcomes, and
+the functions given to Spark's ``mapInArrow`` (each wrapped in functools.partial with bytes made on
+the driver, so what Spark pickles is a reference to this module plus those bytes)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from sparkdist import _serde
+from sparkdist._checks import name_of
+from sparkdist._protocol import ErrorInfo, Outcome, Status
+from sparkdist._worker.common import SplitTask, checked_payload, emit_outcome, error_info, partition_id
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+
+def _peek(chunks: Iterator[pd.DataFrame]) -> tuple[pd.DataFrame | None, Iterator[pd.DataFrame]]:
+    """First non-empty chunk, and an iterator that still yields it."""
+    for chunk in chunks:
+        if len(chunk):
+            return chunk, chunks
+    return None, chunks
+
+
+def run_split(task: SplitTask, split: int, chunks: Iterator[pd.DataFrame]) -> Outcome:
+    """Call the user's function on one split; never raises for a user error."""
+    import itertools
+
+    import pandas as pd
+
+    try:
+        first, rest = _peek(chunks)
+        if first is None:
+            return Outcome(split, Status.EMPTY, None)
+        if task.chunked:
+            data: Any = itertools.chain([first], (c for c in rest if len(c)))
+        else:
+            others = [c for c in rest if len(c)]
+            data = pd.concat([first, *others], ignore_index=True) if others else first.reset_index(drop=True)
+        return Outcome(split, Status.OK, task.func(data, *task.args, **task.kwargs))
+    except Exception as err:
+        return Outcome(split, Status.ERROR, error_info(err, name_of(task.func)))
+
+
+def fold(reduce: Callable[[Any, Any], Any], outcomes: Iterable[Outcome]) -> Outcome | None:
+    """Fold outcomes (sorted by split) with ``reduce``; the first error wins; empties are skipped."""
+    acc: Outcome | None = None
+    for outcome in outcomes:
+        split, status, value = outcome = Outcome(outcome[0], Status(outcome[1]), outcome[2])
+        if status in (Status.ERROR, Status.TOO_LARGE):
+            return outcome
+        if status == Status.EMPTY:
+            continue
+        if acc is None:
+            acc = outcome
+            continue
+        try:
+            acc = Outcome(acc.split, Status.OK, reduce(acc.value, value))
+        except Exception as err:
+            return Outcome(split, Status.ERROR, error_info(err, name_of(reduce)))
+    return acc
+
+
+def run_local_payload(payload: bytes) -> bytes:
+    """Entry point of LocalParallel's worker processes: a task travels as one pickled payload and
+    comes back as pickled bytes."""
+    task_bytes, split, source_split = _serde.loads(payload)
+    task: SplitTask = _serde.loads(task_bytes)
+    split, status, value = run_split(task, split, source_split.chunks())
+    try:
+        status, payload = checked_payload(status, value, task.result_limit)
+    except Exception as err:
+        return _serde.dumps_result((split, Status.ERROR, _unpicklable_result(err, task)))
+    return _serde.dumps_result((split, status, payload))
+
+
+def _unpicklable_result(err: BaseException, task: SplitTask) -> ErrorInfo:
+    info = error_info(err, name_of(task.func))
+    info["message"] = f"the result of {name_of(task.func)} cannot be pickled to return it: {err}"
+    return info
+
+
+# ---------------------------------------------------------------------------------------------
+# Spark: functions given to mapInArrow. Each is wrapped in functools.partial with bytes made on
+# the driver, so what Spark pickles is a reference to this module plus those bytes.
+
+
+def spark_map_frame(task_bytes: bytes, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """mapInArrow over a DataFrame: this partition is one split."""
+    task: SplitTask = _serde.loads(task_bytes)
+    split = partition_id()
+    chunks = (b.to_pandas() for b in batches)
+    yield from emit_outcome(run_split(task, split, chunks), task.result_limit)
+
+
+def spark_map_splits(task_bytes: bytes, splits_bytes: bytes, ids: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """mapInArrow over ``spark.range(n)``: each id names a split that this task reads itself."""
+    task: SplitTask = _serde.loads(task_bytes)
+    splits = _serde.loads(splits_bytes)
+    for batch in ids:
+        for split in batch.column(0).to_pylist():
+            yield from emit_outcome(run_split(task, split, splits[split].chunks()), task.result_limit)
+
+
+def spark_map_fold_groups(
+    task_bytes: bytes,
+    splits_bytes: bytes,
+    reduce_bytes: bytes,
+    group_size: int,
+    n_splits: int,
+    ids: Iterator[pa.RecordBatch],
+) -> Iterator[pa.RecordBatch]:
+    """mapInArrow over ``spark.range(n_groups)``: group g reads splits [g*size, (g+1)*size) itself
+    and folds them in order, so the first level of the tree needs no second stage."""
+    task: SplitTask = _serde.loads(task_bytes)
+    splits = _serde.loads(splits_bytes)
+    reduce = _serde.loads(reduce_bytes)
+    for batch in ids:
+        for group in batch.column(0).to_pylist():
+            first = group * group_size
+            members = range(first, min(n_splits, first + group_size))
+            folded = fold(reduce, (run_split(task, i, splits[i].chunks()) for i in members))
+            yield from emit_outcome(
+                folded if folded is not None else Outcome(first, Status.EMPTY, None), task.result_limit
+            )
+
+
+def spark_reduce_groups(
+    reduce_bytes: bytes, group_size: int, limit: int | None, batches: Iterator[pa.RecordBatch]
+) -> Iterator[pa.RecordBatch]:
+    """One level of the tree reduce: rows arrive sorted by (split, part); fold each group of
+    ``group_size`` consecutive splits and emit one outcome per group, keyed by its first split."""
+    reduce = _serde.loads(reduce_bytes)
+    for group, outcomes in _groups(_assemble(batches), group_size):
+        folded = fold(reduce, outcomes)
+        yield from emit_outcome(
+            folded if folded is not None else Outcome(group * group_size, Status.EMPTY, None), limit
+        )
+
+
+def _groups(outcomes: Iterator[Outcome], group_size: int) -> Iterator[tuple[int, Iterator[Outcome]]]:
+    import itertools
+
+    return itertools.groupby(outcomes, key=lambda o: o[0] // group_size)
+
+
+def _assemble(batches: Iterator[pa.RecordBatch]) -> Iterator[Outcome]:
+    """Rebuild outcomes from result rows sorted by (split, part); one split in memory at a time."""
+    current: int | None = None
+    status = ""
+    parts: list[bytes] = []
+    for batch in batches:
+        cols = batch.to_pydict()
+        for split, part, status_, payload in zip(
+            cols["split"], cols["part"], cols["status"], cols["payload"], strict=False
+        ):
+            if part == 0:
+                if current is not None:
+                    yield Outcome(current, Status(status), _serde.loads(_serde.join_parts(parts)))
+                current, status, parts = split, status_, []
+            parts.append(payload)
+    if current is not None:
+        yield Outcome(current, Status(status), _serde.loads(_serde.join_parts(parts)))

@@ -1,0 +1,271 @@
+"""The compute contexts that need no JVM: in this process (RevoScaleR's ``RxLocalSeq``) and in a
+pool of worker processes on this machine (``RxLocalParallel``)."""
+
+from __future__ import annotations
+
+import atexit
+import concurrent.futures
+import multiprocessing
+import os
+import socket
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from sparkdist import _reduce, _serde, _worker
+from sparkdist._checks import check_positive_int
+from sparkdist._protocol import CallRecord, Outcome, Status
+from sparkdist.context import DEFAULT_MAX_RESULT_SIZE, CallWork, ComputeContext, SplitWork, active_tag
+from sparkdist.errors import JobError
+
+__all__ = ["LocalComputeContext", "LocalParallelComputeContext"]
+
+
+class LocalComputeContext(ComputeContext):
+    """Runs in this process, one split after another; no JVM (RevoScaleR's ``RxLocalSeq``).
+
+    >>> LocalComputeContext().is_distributed
+    False
+    """
+
+    def __init__(self, *, wait: bool = True, max_result_size: int | str | None = DEFAULT_MAX_RESULT_SIZE) -> None:
+        super().__init__(wait=wait, max_result_size=max_result_size)
+
+    @property
+    def is_distributed(self) -> bool:
+        return False
+
+    @property
+    def task_slots(self) -> int:
+        return 1
+
+    @property
+    def ships_work(self) -> bool:
+        return False
+
+    def run_splits(self, work: SplitWork) -> list[Outcome]:
+        splits = work.source.plan(1)
+        self._count(total=len(splits))
+        outcomes = []
+        for i, split in enumerate(splits):
+            self._check_cancelled()
+            outcomes.append(_worker.run_split(work.task, i, split.chunks()))
+            self._count(done=1)
+        return outcomes
+
+    def run_calls(self, work: CallWork) -> list[CallRecord]:
+        where = _local_where()
+        n = 1 if work.once else work.n_calls
+        self._count(total=n)
+        records = []
+        for index, status, value, output in _worker.run_calls(work.batch, range(n)):
+            records.append(CallRecord(index, Status(status), value, output, where))
+            self._count(done=1)
+            self._check_cancelled()
+        return records
+
+    def __repr__(self) -> str:
+        return "LocalComputeContext()"
+
+
+class LocalParallelComputeContext(ComputeContext):
+    """A pool of worker processes on this machine; no JVM (RevoScaleR's ``RxLocalParallel``).
+
+    Parameters
+    ----------
+    n_workers : int, optional
+        Number of worker processes; default: the number of CPUs.
+
+    The pool starts on first use and is kept for later jobs; :meth:`close` ends it (it also
+    ends when the interpreter exits).
+
+    >>> LocalParallelComputeContext(2).task_slots
+    2
+    """
+
+    def __init__(
+        self,
+        n_workers: int | None = None,
+        *,
+        wait: bool = True,
+        max_result_size: int | str | None = DEFAULT_MAX_RESULT_SIZE,
+    ) -> None:
+        super().__init__(wait=wait, max_result_size=max_result_size)
+        self.n_workers = check_positive_int(n_workers, "n_workers", hint=" or None") or os.cpu_count() or 1
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._futures: dict[str, list[tuple[concurrent.futures.Future[bytes], int]]] = {}  # with their units
+        self._kills = 0  # pools ended by a cancel: other jobs' work on them is run again
+        _live_pools.add(self)
+
+    @property
+    def is_distributed(self) -> bool:
+        return False
+
+    @property
+    def task_slots(self) -> int:
+        return self.n_workers
+
+    def _get_pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                # spawn: safe next to a JVM and threads, unlike fork
+                self._pool = concurrent.futures.ProcessPoolExecutor(
+                    max_workers=self.n_workers, mp_context=multiprocessing.get_context("spawn")
+                )
+            return self._pool
+
+    def _submit(self, fn: Any, *args: Any, units: int = 1) -> concurrent.futures.Future[bytes]:
+        """Submit to the pool, remembering the future under the current job (for cancel, and for progress
+        in ``units``: the splits or calls it runs)."""
+        self._check_cancelled()
+        future = self._get_pool().submit(fn, *args)
+        tag = active_tag.get()
+        if tag is not None:
+            self._futures.setdefault(tag, []).append((future, units))
+        return future
+
+    def progress(self, tag: str) -> tuple[int, int]:
+        futures = self._futures.get(tag, [])
+        return sum(n for f, n in futures if f.done()), sum(n for _, n in futures)
+
+    def release(self, tag: str) -> tuple[int, int]:
+        final = super().release(tag)
+        self._futures.pop(tag, None)  # they hold the job's pickled results
+        return final
+
+    def cancel(self, tag: str) -> None:
+        """Drop the job's queued calls and end the worker processes running its others."""
+        super().cancel(tag)
+        futures = [f for f, _ in self._futures.get(tag, [])]
+        if not any(f.running() for f in futures):
+            for f in futures:
+                f.cancel()
+            return
+        # Some are running: end the pool's workers. Its manager thread then fails every future of
+        # the pool (running or queued) with BrokenProcessPool; cancelling them here first would make
+        # it stumble on the cancelled ones. Other jobs' lost work is run again (see _run_units).
+        with self._lock:
+            pool, self._pool = self._pool, None
+            self._kills += 1
+        if pool is not None:
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                proc.terminate()
+            # not cancel_futures: a future cancelled by shutdown never wakes an as_completed() waiting
+            # on it; failing with BrokenProcessPool does
+            pool.shutdown(wait=False)
+
+    def close(self) -> None:
+        """Shut the worker processes down."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def run_splits(self, work: SplitWork) -> list[Outcome]:
+        splits = work.source.plan(self.n_workers)
+        if not splits:
+            return []
+        payloads = [_serde.dumps((work.task_bytes, i, split)) for i, split in enumerate(splits)]
+        budget = _reduce.ResultBudget(self.max_result_size)
+        results: dict[int, tuple[str, bytes]] = {}
+
+        def arrived(i: int, raw: bytes) -> bool:
+            split, status, payload = _serde.loads(raw)
+            budget.add(split, "split", status, payload)
+            results[split] = (status, payload)
+            return False
+
+        try:
+            self._run_units(_worker.run_local_payload, [(p,) for p in payloads], arrived)
+        except concurrent.futures.process.BrokenProcessPool as err:
+            raise JobError(
+                f"a worker process of {self!r} died while running the job ({err}). In a script, keep the code that "
+                "starts jobs under `if __name__ == '__main__':` (workers are spawned and import the main module); "
+                "otherwise a worker ran out of memory or crashed. The pool will be restarted on the next job."
+            ) from err
+        return [
+            Outcome(split, Status(status), _serde.loads(payload))
+            for split, (status, payload) in sorted(results.items())
+        ]
+
+    def run_calls(self, work: CallWork) -> list[CallRecord]:
+        n_calls, chunk, batch = (1 if work.once else work.n_calls), work.chunk, work.batch
+        groups = [list(range(start, min(n_calls, start + chunk))) for start in range(0, n_calls, chunk)]
+        budget = _reduce.ResultBudget(self.max_result_size)
+        done: list[tuple[str, list[tuple[int, str, Any, str | None]]]] = []
+
+        def arrived(i: int, raw: bytes) -> bool:
+            worker, records = _serde.loads(raw)
+            for index, status, payload, _output in records:
+                budget.add(index, "call", status, payload)
+            done.append((worker, [(i, s, _serde.loads(p), o) for i, s, p, o in records]))
+            # the first failure ends the job (the queued calls are dropped)
+            return batch.stop_on_failure and any(r[1] == Status.ERROR for r in records)
+
+        try:
+            self._run_units(
+                _worker.run_local_calls, [(work.batch_bytes, g) for g in groups], arrived, [len(g) for g in groups]
+            )
+        except concurrent.futures.process.BrokenProcessPool as err:
+            raise JobError(f"a worker process of {self!r} died while running the calls ({err})") from err
+        where = _local_where() if work.once else None
+        return [CallRecord(i, Status(s), v, o, where or worker) for worker, records in done for i, s, v, o in records]
+
+    def _run_units(
+        self,
+        fn: Any,
+        units: list[tuple[Any, ...]],
+        arrived: Callable[[int, bytes], bool],
+        sizes: list[int] | None = None,
+    ) -> None:
+        """Run ``fn(*units[i])`` for every i in the pool; ``arrived(i, result)`` sees each result as it
+        comes and may end the job early by returning True (the queued units are dropped).
+
+        Units lost because *another* job's cancel ended the shared pool are run again on a fresh
+        pool, so that cancel costs this job time but never its result."""
+        pending = set(range(len(units)))
+        while pending:
+            kills = self._kills
+            futures = {self._submit(fn, *units[i], units=sizes[i] if sizes else 1): i for i in sorted(pending)}
+            try:
+                for future in concurrent.futures.as_completed(futures):
+                    raw = future.result()
+                    pending.discard(futures[future])
+                    if arrived(futures[future], raw):
+                        pending.clear()
+                        break
+            except (concurrent.futures.CancelledError, concurrent.futures.process.BrokenProcessPool):
+                # the pool is gone (its futures are failed by its own manager thread; leave them be)
+                if self._kills != kills:  # ended by a cancel, which also replaced it
+                    if active_tag.get() not in self._cancelled:
+                        continue  # another job's cancel: run what was lost again
+                    raise
+                with self._lock:  # a worker crashed: the next job gets a fresh pool
+                    broken, self._pool = self._pool, None
+                if broken is not None:
+                    broken.shutdown(wait=False)
+                raise
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+            for future in futures:  # ended early: drop what is still queued
+                future.cancel()
+
+    def __repr__(self) -> str:
+        return f"LocalParallelComputeContext(n_workers={self.n_workers})"
+
+
+def _local_where() -> str:
+    return f"{socket.gethostname()}/local"
+
+
+_live_pools: weakref.WeakSet[LocalParallelComputeContext] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_pools() -> None:
+    for ctx in list(_live_pools):
+        ctx.close()

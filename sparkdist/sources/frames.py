@@ -1,0 +1,170 @@
+"""In-memory and Spark DataFrames as data sources."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sparkdist import _compat
+from sparkdist.errors import ArgumentTypeError, DataSourceError
+from sparkdist.sources.base import DataSource, LocalSplit, ValidationReport, frame_skew, schema_pairs
+from sparkdist.sources.filters import spark_column
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+    from pyspark.sql import DataFrame, SparkSession
+
+__all__ = ["DEFAULT_ROWS_PER_CHUNK", "FrameSplit", "PandasData", "SparkData", "frame_splits"]
+
+#: Rows per chunk handed to a ``chunked=True`` function (and per Arrow batch read from Parquet).
+DEFAULT_ROWS_PER_CHUNK = 65_536
+
+
+@dataclass(frozen=True)
+class FrameSplit(LocalSplit):
+    """Consecutive rows of a pandas DataFrame. Chunks are copies, so a function that changes its
+    chunk in place never changes the caller's DataFrame."""
+
+    frame: pd.DataFrame
+    rows_per_chunk: int = DEFAULT_ROWS_PER_CHUNK
+
+    def chunks(self) -> Iterator[pd.DataFrame]:
+        for start in range(0, len(self.frame), self.rows_per_chunk):
+            yield self.frame.iloc[start : start + self.rows_per_chunk].copy()
+
+
+def frame_splits(frame: pd.DataFrame, n: int) -> list[LocalSplit]:
+    """Contiguous, nearly equal pieces; none when the frame is empty."""
+    rows = len(frame)
+    n = max(1, min(n, rows))
+    bounds = [rows * i // n for i in range(n + 1)]
+    return [FrameSplit(frame.iloc[bounds[i] : bounds[i + 1]]) for i in range(n) if bounds[i + 1] > bounds[i]]
+
+
+class PandasData(DataSource):
+    """An in-memory pandas DataFrame (internal; pass the DataFrame itself as ``data``)."""
+
+    def __init__(self, frame: pd.DataFrame, *, columns: Sequence[str] | None = None) -> None:
+        self.frame = frame
+        self.columns = self._check_columns(columns)
+
+    def column_names(self) -> list[str]:
+        return [str(c) for c in self.frame.columns]
+
+    def with_columns(self, columns: Sequence[str] | None) -> PandasData:
+        return PandasData(self.frame, columns=columns if columns is not None else self.columns)
+
+    def selected(self) -> pd.DataFrame:
+        if self.columns is None:
+            return self.frame
+        by_name = {str(c): c for c in self.frame.columns}  # column labels need not be str
+        return self.frame[[by_name[c] for c in self.columns]]
+
+    def arrow_schema(self) -> pa.Schema:
+        import pyarrow as pa
+
+        return pa.Schema.from_pandas(self.selected(), preserve_index=False)
+
+    def known_rows(self) -> int | None:
+        return len(self.frame)
+
+    def all_null_columns(self, columns: Sequence[str]) -> list[str] | None:
+        by_name = {str(c): c for c in self.frame.columns}
+        return [c for c in columns if not self.frame[by_name[c]].notna().any()]
+
+    def plan(self, slots: int) -> list[LocalSplit]:
+        return frame_splits(self.selected(), slots)
+
+    def describe(self, slots: int) -> ValidationReport:
+        splits = self.plan(slots)
+        sizes = [len(s.frame) for s in splits if isinstance(s, FrameSplit)]
+        return ValidationReport(
+            source=f"pandas DataFrame ({len(self.frame):,} rows)",
+            n_splits=len(splits),
+            n_rows=len(self.frame),
+            n_bytes=int(self.selected().memory_usage(deep=False).sum()),
+            empty_splits=0,
+            skew=frame_skew(sizes),
+            schema=schema_pairs(self.arrow_schema()),
+        )
+
+    def __repr__(self) -> str:
+        return f"PandasData({len(self.frame)} rows, columns={self.columns})"
+
+
+class SparkData(DataSource):
+    """A pyspark DataFrame (classic or Spark Connect): each partition is one split.
+
+    Parameters
+    ----------
+    df : pyspark.sql.DataFrame
+        The data. It is never collected to the driver in a Spark compute context.
+    columns : list of str, optional
+        Read only these columns.
+    """
+
+    def __init__(self, df: DataFrame, *, columns: Sequence[str] | None = None) -> None:
+        if not _compat.is_spark_dataframe(df):
+            raise ArgumentTypeError(f"SparkData expects a pyspark DataFrame as df, got {type(df).__name__}")
+        self.df = df
+        self.columns = self._check_columns(columns)
+
+    def column_names(self) -> list[str]:
+        return list(self.df.columns)
+
+    def with_columns(self, columns: Sequence[str] | None) -> SparkData:
+        return SparkData(self.df, columns=columns if columns is not None else self.columns)
+
+    def frame(self) -> DataFrame:
+        """The DataFrame with the selected columns (names quoted: dots and spaces are kept as they are)."""
+        return self.df if self.columns is None else self.df.select(*[spark_column(c) for c in self.columns])
+
+    def arrow_schema(self) -> pa.Schema:
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        return to_arrow_schema(self.frame().schema)
+
+    def readable_on(self, session: SparkSession | None) -> bool:
+        return session is not None and _same_session(_compat.session_of(self.df), session)
+
+    def spark_frame(self, session: SparkSession) -> DataFrame:
+        if not self.readable_on(session):
+            raise DataSourceError(
+                "the DataFrame belongs to another SparkSession than the compute context's; "
+                "create it from the context's session, or pass compute_context for its session"
+            )
+        return self.frame()
+
+    def plan(self, slots: int) -> list[LocalSplit]:
+        # A local context processes a Spark DataFrame in this process: bring it over once.
+        return frame_splits(self.frame().toPandas(), slots)
+
+    def describe(self, slots: int) -> ValidationReport:
+        df = self.frame()
+        n_splits = _compat.known_partitions(df)
+        warnings = []
+        if n_splits is not None and n_splits < slots:
+            warnings.append(f"fewer splits than task slots ({n_splits} < {slots}): consider df.repartition({slots})")
+        return ValidationReport(
+            source=f"Spark DataFrame ({'Spark Connect' if _compat.is_connect(df) else 'classic'})",
+            n_splits=n_splits,
+            n_rows=None,
+            n_bytes=None,
+            empty_splits=None,
+            skew=None,
+            schema=[(f.name, f.dataType.simpleString()) for f in df.schema.fields],
+            warnings=warnings,
+        )
+
+    def __repr__(self) -> str:
+        return f"SparkData(columns={self.columns})"
+
+
+def _same_session(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    if _compat.is_connect(a) and _compat.is_connect(b):
+        return bool(getattr(a, "session_id", None) == getattr(b, "session_id", 1))
+    return False

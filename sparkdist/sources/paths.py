@@ -1,0 +1,308 @@
+"""Paths of Parquet data: local paths and URIs, the file system that opens them, glob patterns, and
+the errors that say why a path cannot be read.
+
+One glob syntax on every file system: ``*``, ``?`` and ``[...]`` match within one path segment,
+``**`` matches any number of segments. A path that exists is read as itself, even when it holds
+glob characters (``runs/run[1]``).
+
+>>> glob_regex("data/*.parquet").match("data/a.parquet") is not None
+True
+>>> glob_regex("data/*.parquet").match("data/x/a.parquet") is None
+True
+>>> glob_regex("data/**/*.parquet").match("data/x/y/a.parquet") is not None
+True
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sparkdist.errors import ArgumentTypeError, DataNotFoundError, DataSourceError, SparkDistError
+
+if TYPE_CHECKING:
+    import pyarrow.fs as pafs
+
+__all__ = [
+    "DBFS_MOUNT",
+    "ArrowOpenError",
+    "Entry",
+    "arrow_filesystem",
+    "cannot_open",
+    "expand",
+    "glob_regex",
+    "has_glob",
+    "normalize_paths",
+    "one_line",
+    "scheme",
+    "spark_reader_error",
+    "spark_uri",
+]
+
+# "scheme://..." or "scheme:/..." (dbfs:/mnt/x). A one-letter scheme would be a Windows drive (C:/data).
+_URI = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]+):/")
+#: Where Databricks mounts DBFS on its machines: dbfs:/mnt/x is /dbfs/mnt/x there.
+DBFS_MOUNT = "/dbfs"
+#: Schemes Spark reads through Hadoop file systems (when their connector is installed).
+_HADOOP_SCHEMES = frozenset(
+    {"hdfs", "viewfs", "webhdfs", "swebhdfs", "har", "s3a", "s3n", "abfs", "abfss", "wasb", "wasbs", "adl", "gs",
+     "oss", "cos", "cosn", "obs", "ofs", "o3fs", "jfs", "dbfs"}
+)  # fmt: skip
+
+
+def normalize_paths(path: Any) -> list[str]:
+    """The user's ``path`` argument as a list of strings: local paths made absolute, URIs kept."""
+    items = [path] if isinstance(path, (str, os.PathLike)) else path
+    if not isinstance(items, (list, tuple)) or not items:
+        raise ArgumentTypeError(
+            f"path must be a str, an os.PathLike or a non-empty list of them, got {type(path).__name__}"
+        )
+    out = []
+    for p in items:
+        if not isinstance(p, (str, os.PathLike)):
+            raise ArgumentTypeError(f"path entries must be str or os.PathLike, got {type(p).__name__}: {p!r}")
+        s = os.fspath(p)
+        if scheme(s) is None:  # a local path (/Volumes/... included): made absolute
+            s = os.path.abspath(os.path.expanduser(s))
+        out.append(s)
+    return out
+
+
+def scheme(path: str) -> str | None:
+    """The URI scheme of ``path`` (lower case), None for a local path.
+
+    >>> scheme("s3://bucket/x"), scheme("dbfs:/mnt/x"), scheme("/data/x"), scheme("C:/data")
+    ('s3', 'dbfs', None, None)
+    """
+    m = _URI.match(path)
+    return m.group("scheme").lower() if m else None
+
+
+def spark_uri(path: str) -> str:
+    """``path`` as Spark's reader takes it (local paths as ``file://`` URIs)."""
+    return path if scheme(path) is not None else "file://" + path
+
+
+def _dbfs_local(path: str) -> str | None:
+    """``dbfs:/mnt/x`` as ``/dbfs/mnt/x`` when this machine has the DBFS mount, else None."""
+    if not os.path.isdir(DBFS_MOUNT):
+        return None
+    return os.path.join(DBFS_MOUNT, path.split(":", 1)[1].lstrip("/"))
+
+
+class ArrowOpenError(DataSourceError):
+    """pyarrow on the driver cannot list or open a path (unknown scheme, missing native library,
+    credentials, ...). In a Spark context with engine "auto" Spark's reader is tried instead."""
+
+    def __init__(self, message: str, *, path: str = "", reason: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+        self.reason = reason
+
+
+def cannot_open(path: str, reason: str, engine: str = "auto") -> ArrowOpenError:
+    """The error for a path pyarrow cannot open, saying what to do for its kind of path."""
+    kind = scheme(path) or "file"
+    native = ""
+    if kind in ("hdfs", "viewfs"):
+        native = "; pyarrow's HDFS client needs libhdfs and a JVM (JAVA_HOME, HADOOP_HOME, CLASSPATH)"
+    if engine == "arrow":
+        message = (
+            f"engine='arrow' reads '{path}' with pyarrow, which cannot open it: {reason}. Use engine='auto' or "
+            f"'spark' in a Spark compute context to read it with Spark's reader, or set up pyarrow's file system "
+            f"for '{kind}' paths (pyarrow.fs: credentials, native libraries{native})."
+        )
+    elif kind == "dbfs":
+        message = (
+            f"pyarrow cannot open '{path}': {reason}. pyarrow reads dbfs:/ paths through the {DBFS_MOUNT} mount "
+            f"(dbfs:/mnt/x is {DBFS_MOUNT}/mnt/x); in a Spark compute context sparkdist reads them with Spark's "
+            "reader instead."
+        )
+    elif kind in _HADOOP_SCHEMES:
+        message = (
+            f"pyarrow cannot open '{path}': {reason}. '{kind}' is a Hadoop file system scheme: in a Spark compute "
+            f"context sparkdist reads it with Spark's reader (engine='auto' or 'spark'); outside Spark, pyarrow "
+            f"needs a file system for it{native}."
+        )
+    else:
+        message = (
+            f"pyarrow cannot open '{path}': {reason}. Check the path (pyarrow opens local paths and the URIs "
+            "pyarrow.fs knows: file://, s3://, gs://, abfss://, hdfs://) and, for remote storage, pyarrow's "
+            "credentials; in a Spark compute context sparkdist tries Spark's reader when pyarrow cannot open a path."
+        )
+    return ArrowOpenError(message, path=path, reason=reason)
+
+
+# A Java class name opening a line, as in "org.apache.hadoop.fs.UnsupportedFileSystemException: ..."
+# or Spark Connect's "(org.apache...Exception) ...": the line names its own type.
+_JAVA_CLASS = re.compile(r"^\(?[a-z][\w$]*(?:\.[a-z][\w$]*)*\.[A-Z][\w$]*\)?[:\s]")
+
+
+def one_line(err: BaseException, limit: int = 300) -> str:
+    """An error as one line: its type and the first line of its message, without Py4J's preamble
+    or a JVM stack.
+
+    >>> one_line(ValueError("bad\\nmore"))
+    'ValueError: bad'
+    """
+    line = ""
+    for raw in str(err).splitlines():
+        text = raw.strip().lstrip(":").strip()
+        if text and not text.startswith(("An error occurred while calling", "at ", "JVM stacktrace")):
+            line = text
+            break
+    if not line:
+        return type(err).__name__
+    if not _JAVA_CLASS.match(line):
+        line = f"{type(err).__name__}: {line}"
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def spark_reader_error(paths: Sequence[str], err: BaseException, arrow_reason: str | None = None) -> DataSourceError:
+    """Spark's reader failed on ``paths`` (after pyarrow did, when ``arrow_reason`` is given): a
+    DataSourceError (DataNotFoundError for a missing path) naming each attempt in one line."""
+    where = ", ".join(paths)
+    spark = one_line(err)
+    not_found = any(t in spark for t in ("PATH_NOT_FOUND", "Path does not exist", "FileNotFoundException"))
+    cls = DataNotFoundError if not_found else DataSourceError
+    if arrow_reason is None:
+        return cls(
+            f"Spark's reader (spark.read.parquet) cannot read the Parquet data at '{where}': {spark}. Check the "
+            "path, and that Spark has a file system (and credentials) for its scheme."
+        )
+    return cls(
+        f"cannot read the Parquet data at '{where}' with either reader:\n"
+        f"  pyarrow (on the driver): {arrow_reason}\n"
+        f"  Spark's reader (spark.read.parquet): {spark}\n"
+        "Check the path. Spark's reader opens the schemes it has a Hadoop file system (and credentials) for; "
+        "pyarrow the ones pyarrow.fs opens."
+    )
+
+
+def arrow_filesystem(path: str, filesystem: pafs.FileSystem | None = None) -> tuple[pafs.FileSystem, str]:
+    """pyarrow's file system for ``path`` and the path on it (a URI's query options, such as
+    ``?endpoint_override=...``, configure the file system and are not part of the path);
+    ArrowOpenError when pyarrow has none. With ``filesystem`` given, ``path`` is a path on it."""
+    import pyarrow.fs as pafs
+
+    if filesystem is not None:
+        return filesystem, path
+    kind = scheme(path)
+    if kind is None:
+        return pafs.LocalFileSystem(), path
+    if kind == "dbfs":
+        local = _dbfs_local(path)
+        if local is None:
+            raise cannot_open(path, f"no {DBFS_MOUNT} mount on this machine")
+        return pafs.LocalFileSystem(), local
+    try:
+        return pafs.FileSystem.from_uri(path)
+    except Exception as err:  # a scheme pyarrow does not know, a native library missing, ...
+        raise cannot_open(path, one_line(err)) from err
+
+
+def has_glob(path: str) -> bool:
+    return any(ch in path for ch in "*?[")
+
+
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """A regular expression for a glob pattern: ``*``, ``?`` and ``[...]`` stay within one path
+    segment, ``**`` spans any number of them."""
+    out = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if pattern.startswith("**/", i):
+            out.append("(?:[^/]*/)*")
+            i += 3
+            continue
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "[":
+            end = pattern.find("]", i + 2)
+            if end < 0:
+                out.append(re.escape(ch))
+            else:
+                body = pattern[i + 1 : end].replace("\\", "\\\\")
+                out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
+                i = end
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A file of the data, and the folder its hive ``key=value`` folders are counted from."""
+
+    path: str
+    base: str
+
+
+def _is_hidden(rel: str) -> bool:
+    # Like Spark: any path component starting with "_" or "." is ignored, except "key=value" folders.
+    return any((part.startswith(("_", ".")) and "=" not in part) for part in rel.split("/") if part)
+
+
+def expand(path: str, fs: pafs.FileSystem, p: str) -> list[Entry]:
+    """The files a user path names (``p`` on ``fs``): the path itself when it exists (a file, or the
+    visible non-empty files under a folder), else the matches of it as a glob pattern."""
+    import pyarrow.fs as pafs
+
+    try:
+        info = fs.get_file_info(p)
+        if info.type == pafs.FileType.File:
+            return [Entry(p, p.rsplit("/", 1)[0] if "/" in p else "")]
+        if info.type == pafs.FileType.Directory:
+            files = _files_under(fs, p)
+            if not files:
+                raise DataNotFoundError(f"directory '{path}' holds no Parquet files")
+            return [Entry(f, p) for f in files]
+        if not has_glob(p):
+            raise DataNotFoundError(f"path '{path}' does not exist")
+        return _glob(path, fs, p)
+    except SparkDistError:
+        raise
+    except Exception as err:  # listing failed: credentials, network, permissions, ...
+        raise cannot_open(path, one_line(err)) from err
+
+
+def _files_under(fs: pafs.FileSystem, folder: str) -> list[str]:
+    """Like Spark: hidden and "_" files are ignored, and so are 0-byte files (e.g. _SUCCESS markers)."""
+    import pyarrow.fs as pafs
+
+    infos = fs.get_file_info(pafs.FileSelector(folder, recursive=True))
+    return sorted(
+        i.path for i in infos if i.type == pafs.FileType.File and i.size and not _is_hidden(i.path[len(folder) :])
+    )
+
+
+def _glob(path: str, fs: pafs.FileSystem, pattern: str) -> list[Entry]:
+    """The files matching ``pattern`` (folders that match contribute their files); hive folders are
+    counted from the pattern's last folder without glob characters."""
+    import pyarrow.fs as pafs
+
+    static = pattern[: min(pattern.index(c) for c in "*?[" if c in pattern)]
+    base = static.rsplit("/", 1)[0] if "/" in static else ""
+    regex = glob_regex(pattern)
+    infos = fs.get_file_info(pafs.FileSelector(base or "/", recursive=True, allow_not_found=True))
+    matches = sorted((i for i in infos if regex.match(i.path)), key=lambda i: i.path)
+    entries: list[Entry] = []
+    for info in matches:
+        if info.type == pafs.FileType.File and info.size and not _is_hidden(info.path[len(base) :]):
+            entries.append(Entry(info.path, base))
+        elif info.type == pafs.FileType.Directory:
+            entries += [Entry(f, base) for f in _files_under(fs, info.path)]
+    if not entries:
+        raise DataNotFoundError(f"no files match the pattern '{path}'")
+    return entries

@@ -1,0 +1,173 @@
+"""Running sparkdist's work as Spark jobs, with DataFrame operations only where Spark Connect is in
+use: the splits of a source (a DataFrame mapped with ``mapInArrow``, or planned splits read by the
+tasks themselves), exec_job's calls, and the probes that ask executors about themselves."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import uuid
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sparkdist import _compat, _reduce, _serde, _worker
+from sparkdist._protocol import RESULT_SCHEMA, CallRecord, Outcome, Status
+from sparkdist.context import CallWork, SplitWork
+from sparkdist.errors import ResultTooLargeError
+from sparkdist.spark.failures import first_line, is_spark_error, spark_failure
+from sparkdist.spark.tracking import StopWatcher
+
+if TYPE_CHECKING:
+    import pyarrow.fs as pafs
+    from pyspark.sql import DataFrame, SparkSession
+
+__all__ = ["Run", "calls_job", "probe_files", "probe_slots", "run_splits", "slots_from_probe"]
+
+
+class Run:
+    """What a run needs from its context: the session, task slots, the result limit, the job's tag,
+    and where to report how many splits or calls each task runs."""
+
+    def __init__(
+        self,
+        session: SparkSession,
+        slots: int,
+        limit: int | None,
+        tag: str | None,
+        plan_units: Callable[[int, int], None],
+    ) -> None:
+        self.session, self.slots, self.limit, self.tag, self.plan_units = session, slots, limit, tag, plan_units
+
+    def stop_rest(self) -> None:
+        """Stop what the job still runs (after a refused result or a failure that ends it: Connect
+        streams results, so its query may still be going)."""
+        if self.tag is not None:
+            with contextlib.suppress(Exception):
+                _compat.interrupt_tag(self.session, self.tag)
+
+
+def run_splits(run: Run, work: SplitWork) -> list[Outcome]:
+    """The task on every split of the source: a DataFrame of this session is mapped partition by
+    partition; other sources are planned into splits that each task reads itself."""
+    frame = work.source.spark_frame(run.session)
+    try:
+        if frame is not None:
+            mapped = frame.mapInArrow(functools.partial(_worker.spark_map_frame, work.task_bytes), RESULT_SCHEMA)
+            n_splits = _compat.known_partitions(frame) if work.reduce_bytes is not None else None
+        else:
+            splits = work.source.plan(run.slots)
+            if not splits:
+                return []
+            grouped = _planned(run, work, splits)
+            if isinstance(grouped, list):
+                return grouped
+            mapped, n_splits = grouped, len(splits)
+        if work.reduce_bytes is None:
+            return _reduce.collect_outcomes(mapped, run.limit)
+        return _reduce.tree_reduce(mapped, n_splits, work.reduce_bytes, run.limit, run.slots)
+    except ResultTooLargeError:
+        run.stop_rest()
+        raise
+    except Exception as err:
+        if is_spark_error(err):
+            raise spark_failure(err) from None
+        raise
+
+
+def _planned(run: Run, work: SplitWork, splits: Sequence[Any]) -> DataFrame | list[Outcome]:
+    """Planned splits: ``spark.range(n)`` whose task i reads split i. With a reduce and enough groups
+    to fill every slot, each task reads and folds its own group of consecutive splits instead (one
+    stage; the outcomes are returned at once)."""
+    n_splits = len(splits)
+    splits_bytes = _serde.dumps(splits)
+    size = _reduce.group_size(n_splits)
+    n_groups = -(-n_splits // size)
+    if work.reduce_bytes is not None and 1 < n_groups < n_splits and n_groups >= run.slots:
+        run.plan_units(n_splits, size)
+        fold = functools.partial(
+            _worker.spark_map_fold_groups, work.task_bytes, splits_bytes, work.reduce_bytes, size, n_splits
+        )
+        grouped = run.session.range(0, n_groups, 1, numPartitions=n_groups).mapInArrow(fold, RESULT_SCHEMA)
+        return _reduce.collect_outcomes(grouped, run.limit)
+    run.plan_units(n_splits, 1)
+    func = functools.partial(_worker.spark_map_splits, work.task_bytes, splits_bytes)
+    return run.session.range(0, n_splits, 1, numPartitions=n_splits).mapInArrow(func, RESULT_SCHEMA)
+
+
+def calls_job(
+    run: Run, work: CallWork, n_calls: int, chunk: int, n_tasks: int, once_tag: str | None
+) -> list[CallRecord]:
+    """One Spark job running exec_job's calls: ``n_tasks`` tasks of ``chunk`` calls each (with
+    ``once_tag``: the first task on each executor runs one call)."""
+    session, batch = run.session, work.batch
+    connect = _compat.is_connect(session)
+    stop = _worker.StopPolicy(uuid.uuid4().hex, raise_=not connect) if batch.stop_on_failure else None
+    watcher = StopWatcher(session, run.tag) if stop is not None and stop.raise_ else None
+    try:
+        if connect:
+            func = functools.partial(_worker.spark_exec_tasks, work.batch_bytes, chunk, n_calls, once_tag, stop)
+            mapped = session.range(0, n_tasks, 1, numPartitions=n_tasks).mapInArrow(func, RESULT_SCHEMA)
+            outcomes = _reduce.collect_outcomes(mapped, run.limit, "call", until_error=batch.stop_on_failure)
+            if batch.stop_on_failure and any(o.status == Status.ERROR for o in outcomes):
+                run.stop_rest()  # the first failure ends the job: stop the tasks still running
+        else:  # classic: an RDD of task numbers skips SQL planning, the cheapest job Spark has
+            part = functools.partial(_worker.rdd_exec_tasks, work.batch_bytes, chunk, n_calls, once_tag, stop)
+            rows = session.sparkContext.parallelize(range(n_tasks), n_tasks).mapPartitions(part).collect()
+            outcomes = _reduce.assemble(
+                ((key, 0, 1, status, payload) for key, status, payload in rows), run.limit, "call"
+            )
+    except ResultTooLargeError:
+        run.stop_rest()
+        raise
+    except Exception as err:
+        if not is_spark_error(err):
+            raise
+        stopped = (watcher.stopped if watcher is not None else None) or _worker.parse_stop(str(err))
+        if stopped is None:
+            raise spark_failure(err) from None
+        index, info = stopped  # continue_on_failure=False: the job was cancelled at the first failure
+        return [CallRecord(index, Status.ERROR, info, None, info["host"])]
+    finally:
+        if watcher is not None:
+            watcher.close()
+    return [CallRecord(o.split, o.status, *o.value) for o in outcomes]
+
+
+def probe_slots(session: SparkSession) -> tuple[int, int]:
+    """(task slots, executors) from a short job of many tasks: the cores of each executor seen (from
+    its command line) and, as a floor, how many tasks ran at the same time."""
+    rows: list[Any] = []
+    n_tasks = 64
+    for _ in range(3):  # more tasks while every one found a slot of its own (a bigger cluster)
+        probe = functools.partial(_worker.probe_slots, 0.05)
+        rows = session.range(0, n_tasks, 1, numPartitions=n_tasks).mapInArrow(probe, _worker.PROBE_SCHEMA).collect()
+        slots = slots_from_probe(rows)
+        if slots < n_tasks // 2 or n_tasks >= 4096:
+            break
+        n_tasks *= 4
+    return slots_from_probe(rows), len({row.executor for row in rows})
+
+
+def slots_from_probe(rows: list[Any]) -> int:
+    """Task slots from :func:`sparkdist._worker.probe_slots` rows: the cores of every executor seen,
+    divided by CPUs per task, or at least the most tasks seen running at once."""
+    per_executor: dict[str, int] = {}
+    for row in rows:
+        if row.cores:
+            per_executor[row.executor] = max(per_executor.get(row.executor, 0), row.cores // max(1, row.task_cpus))
+    events = sorted([(r.start, 1) for r in rows] + [(r.end, -1) for r in rows])
+    running = most = 0
+    for _, step in events:
+        running += step
+        most = max(most, running)
+    return max(1, sum(per_executor.values()), most)
+
+
+def probe_files(session: SparkSession, filesystem: pafs.FileSystem, paths: list[str]) -> tuple[bool, str]:
+    """One tiny job: can an executor open these files with pyarrow?"""
+    probe = functools.partial(_worker.probe_files, filesystem, paths)
+    try:
+        row = session.range(0, 1, 1, numPartitions=1).mapInArrow(probe, "ok boolean, reason string").collect()[0]
+    except Exception as err:  # the probe itself failed (for example sparkdist missing there)
+        return False, f"the probe job failed: {first_line(err)}"
+    return bool(row.ok), str(row.reason)

@@ -1,0 +1,174 @@
+"""Sessions: building one (or finding it cannot be), and making sparkdist's own code importable on
+its executors."""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import importlib.resources
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import warnings
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sparkdist import _compat
+from sparkdist.errors import ComputeContextError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+__all__ = ["Recipe", "build", "check_reachable", "package_zip", "require_pyspark", "ship"]
+
+log = logging.getLogger("sparkdist")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to build a session: where (``master`` for classic Spark, ``remote`` for Spark Connect),
+    its name, resources and further settings."""
+
+    master: str | None
+    remote: str | None
+    app_name: str
+    resources: dict[str, Any]
+    spark_config: dict[str, Any]
+
+
+def build(recipe: Recipe) -> tuple[SparkSession, bool]:
+    """Build (or get) the session; True when it is a new one (then the context may stop it). For local
+    masters ``PYSPARK_PYTHON`` points at this interpreter (unless set) and Spark binds to 127.0.0.1."""
+    from pyspark.sql import SparkSession
+
+    target = recipe.remote or recipe.master or "local[*]"
+    local = (recipe.remote is None and _compat.is_local_master(target)) or (
+        recipe.remote is not None and not recipe.remote.startswith("sc://")
+    )
+    if recipe.remote is not None and not local:
+        check_reachable(recipe.remote)
+    builder = SparkSession.builder.remote(recipe.remote) if recipe.remote else SparkSession.builder.master(target)
+    builder = builder.appName(recipe.app_name)
+    if local:
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
+    builder = builder.config("spark.sql.execution.arrow.pyspark.enabled", "true")
+    if not recipe.remote:  # sparkdist draws its own progress bars: no second one from Spark's console
+        builder = builder.config("spark.ui.showConsoleProgress", "false")
+    for key, value in recipe.resources.items():
+        if value is not None:
+            builder = builder.config(key, str(value))
+    for key, value in recipe.spark_config.items():
+        builder = builder.config(str(key), str(value).lower() if isinstance(value, bool) else str(value))
+    before = _compat.active_session()
+    with warnings.catch_warnings():
+        # Connect re-applies builder settings at runtime and warns that static ones (already
+        # given to the local server at start-up) cannot be modified: expected, not news.
+        warnings.filterwarnings("ignore", message=r"Failed to set spark\..*CANNOT_MODIFY_CONFIG", category=UserWarning)
+        session = builder.getOrCreate()
+    log.info(
+        "sparkdist: using %s Spark session (%s)", "a Connect" if _compat.is_connect(session) else "a classic", target
+    )
+    return session, session is not before
+
+
+def ship(session: SparkSession) -> None:
+    """Make this sparkdist importable on the session's executors (its zip, once per session)."""
+    try:
+        _compat.ship_python_file(session, package_zip())
+    except Exception as err:  # already added (same file, same session) is fine
+        if "already" not in str(err).lower() and "exist" not in str(err).lower():
+            raise
+
+
+def check_reachable(url: str, timeout: float = 10.0) -> None:
+    """Raise ComputeContextError, naming ``url``, when nothing accepts connections at a Spark Connect
+    URL (``sc://host:port/;params``); pyspark itself would retry for minutes before saying so.
+
+    >>> check_reachable("sc://127.0.0.1:1")
+    Traceback (most recent call last):
+    ...
+    sparkdist.errors.ComputeContextError: cannot reach the Spark Connect server at sc://127.0.0.1:1 (127.0.0.1:1): ConnectionRefusedError: [Errno 111] Connection refused. Check that the server runs and the host and port are right (the default port is 15002).
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.split(";", 1)[0])
+    host, port = parts.hostname or "localhost", parts.port or 15002
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as err:
+        raise ComputeContextError(
+            f"cannot reach the Spark Connect server at {url} ({host}:{port}): {type(err).__name__}: {err}. "
+            "Check that the server runs and the host and port are right (the default port is 15002)."
+        ) from err
+
+
+_zip_lock = threading.Lock()
+_zip_path: str | None = None
+
+
+def package_zip() -> str:
+    """A zip of this sparkdist package (built once per process, in a directory private to the user).
+
+    Works wherever sparkdist was imported from: a folder, or itself a zip or wheel on the path (as
+    with ``spark-submit --py-files sparkdist.whl``)."""
+    global _zip_path
+    with _zip_lock:
+        if _zip_path is None or not os.path.exists(_zip_path):
+            files = sorted(_package_files(importlib.resources.files("sparkdist"), "sparkdist"))
+            digest = hashlib.sha256()
+            for name, data in files:
+                digest.update(name.encode() + data)
+            tmp = tempfile.mkdtemp(prefix="sparkdist-")  # mode 0700
+            atexit.register(shutil.rmtree, tmp, ignore_errors=True)  # nothing left in /tmp after exit
+            path = os.path.join(tmp, f"sparkdist_{digest.hexdigest()[:12]}.zip")
+            with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+                for name, data in files:
+                    zf.writestr(name, data)
+            os.chmod(path, 0o600)
+            _zip_path = path
+        return _zip_path
+
+
+def _package_files(folder: Any, prefix: str) -> Iterator[tuple[str, bytes]]:
+    """(name in the zip, content) of the package's source files, from a folder or an archive."""
+    for item in folder.iterdir():
+        if item.is_dir():
+            if item.name != "__pycache__":
+                yield from _package_files(item, f"{prefix}/{item.name}")
+        elif item.name.endswith(".py") or item.name == "py.typed":
+            yield f"{prefix}/{item.name}", item.read_bytes()
+
+
+def require_pyspark(*, classic: bool, connect: bool) -> None:
+    """Raise ComputeContextError, saying what to install, when this Python lacks the pyspark that a
+    Spark context needs (classic: the full pyspark; Connect: pyspark with its Connect dependencies)."""
+    import importlib.util
+
+    if importlib.util.find_spec("pyspark") is None:
+        raise ComputeContextError(
+            "SparkComputeContext needs pyspark, which is not installed: pip install 'sparkdist[spark]' "
+            "(classic Spark) or 'sparkdist[connect]' (Spark Connect); the Local contexts need neither"
+        )
+    if connect and importlib.util.find_spec("grpc") is None:
+        raise ComputeContextError(
+            "Spark Connect needs pyspark's Connect dependencies (grpcio, ...), which are not installed: "
+            "pip install 'sparkdist[connect]'"
+        )
+    if classic:
+        try:
+            from pyspark.util import is_remote_only  # pyspark >= 4.0
+        except ImportError:
+            return
+        if is_remote_only():
+            raise ComputeContextError(
+                "this pyspark is the Spark Connect client only (pyspark-client), which cannot run classic "
+                "Spark: pass remote='sc://host:port', or pip install 'sparkdist[spark]' for the full pyspark"
+            )
