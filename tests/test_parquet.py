@@ -176,7 +176,7 @@ def test_auto_engine_asks_the_executors_when_they_may_not_share_files(spark_ctx,
     monkeypatch.setattr(_compat, "executors_share_filesystem", lambda session: False)
     ctx = sd.SparkComputeContext(spark_ctx.session)
     assert sd.distribute_job(len, sd.ParquetData(parquet_dir), reduce=add, compute_context=ctx) == 20_000
-    assert ctx._engines == {(str(parquet_dir),): "arrow"}  # the probe ran on an executor and could open the files
+    assert sd.ParquetData(parquet_dir).prepare(ctx).engine == "arrow"  # the probe ran on an executor: it opens them
 
 
 def test_auto_engine_falls_back_to_spark_and_says_why_once(spark_ctx, parquet_dir, monkeypatch, caplog):
@@ -184,7 +184,7 @@ def test_auto_engine_falls_back_to_spark_and_says_why_once(spark_ctx, parquet_di
 
     monkeypatch.setattr(_compat, "executors_share_filesystem", lambda session: False)
     ctx = sd.SparkComputeContext(spark_ctx.session)
-    monkeypatch.setattr(ctx, "_probe_executors", lambda session, source: (False, "no such mount on the executors"))
+    monkeypatch.setattr(ctx, "executors_can_open", lambda filesystem, paths: (False, "no such mount on the executors"))
     with caplog.at_level(logging.WARNING, logger="sparkdist"):
         for _ in range(2):
             assert sd.distribute_job(len, sd.ParquetData(parquet_dir), reduce=add, compute_context=ctx) == 20_000
@@ -215,8 +215,11 @@ def viewfs(spark, parquet_dir):
     key = f"fs.viewfs.mounttable.{name}.link./data"
     spark.conf.set(key, f"file://{parquet_dir}")
     uri = f"viewfs://{name}/data"
-    reason = sd.ParquetData(uri).arrow_failure()
-    if reason is None:
+    try:
+        sd.ParquetData(uri).validate(sd.LocalComputeContext())
+    except sd.DataSourceError:
+        pass
+    else:
         pytest.skip("pyarrow opens viewfs:// on this machine (libhdfs present): no fallback to test")
     yield uri
     spark.conf.unset(key)
@@ -235,8 +238,8 @@ def test_auto_engine_reads_with_spark_when_pyarrow_cannot_open_the_path(spark_ct
             np.testing.assert_array_equal(got, expected)
     notes = [r.getMessage() for r in caplog.records if "Spark's reader" in r.getMessage()]
     assert len(notes) == 1, notes
-    assert viewfs in notes[0] and "pyarrow cannot open it on the driver" in notes[0]
-    assert ctx._engines[(viewfs,)] == "spark"
+    assert viewfs in notes[0] and "pyarrow cannot open" in notes[0] and "on the driver" in notes[0]
+    assert sd.ParquetData(viewfs).prepare(ctx).engine == "spark"
 
 
 def test_spark_reader_fallback_serves_the_drivers_questions_too(spark_ctx, parquet_dir, viewfs):

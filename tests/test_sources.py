@@ -301,3 +301,78 @@ def test_columns_of_an_unreadable_path_outside_spark():
 
 def test_is_distributed_context_does_not_open_the_path():
     assert sd.is_distributed_context(sd.LocalComputeContext(), data="nosuchscheme://x/y") is False
+
+
+# -- one glob syntax, literal paths first, partition types as Spark gives them ---------------------
+
+
+def test_one_glob_syntax_on_every_file_system(tmp_path):
+    for rel in ("a/x.parquet", "a/b/y.parquet", "a/b/c/z.parquet", "d/w.parquet"):
+        write(tmp_path / rel, {"v": [1.0]})
+
+    def files(pattern: str, prefix: str = "") -> list[str]:
+        found = sd.ParquetData(prefix + str(tmp_path / pattern))._discover().files
+        return sorted(Path(f.path).relative_to(tmp_path).as_posix() for f in found)
+
+    assert files("a/*.parquet") == ["a/x.parquet"]  # * stays within a folder
+    assert files("*/*.parquet") == ["a/x.parquet", "d/w.parquet"]
+    assert files("a/**/*.parquet") == ["a/b/c/z.parquet", "a/b/y.parquet", "a/x.parquet"]  # ** crosses folders
+    assert files("a/?/y.parquet") == ["a/b/y.parquet"]
+    # the same pattern through a URI (pyarrow's file system): the same files
+    assert files("a/*.parquet", prefix="file://") == ["a/x.parquet"]
+
+
+def test_an_existing_path_with_glob_characters_is_read_as_itself(tmp_path):
+    write(tmp_path / "runs" / "run[1]" / "part-0.parquet", {"v": [1.0, 2.0]})
+    write(tmp_path / "runs" / "run1" / "part-0.parquet", {"v": [5.0]})
+    got = sd.distribute_job(len, str(tmp_path / "runs" / "run[1]"), reduce=lambda a, b: a + b,
+                            compute_context=sd.LocalComputeContext())  # fmt: skip
+    assert got == 2  # not the glob's match, runs/run1
+
+
+def hive_dataset(root: Path) -> Path:
+    for day, k, city in (("2024-01-01", 1, "Oslo"), ("2024-01-02", 2, "Bergen"), ("2024-01-02", 3, "Oslo")):
+        write(root / f"day={day}" / f"k={k}" / f"city={city}" / "part-0.parquet", {"x": [1.0, 2.0]})
+    return root
+
+
+def test_hive_partition_types_are_spark_types(tmp_path):
+    schema = sd.ParquetData(hive_dataset(tmp_path)).arrow_schema()
+    assert [(f.name, str(f.type)) for f in schema] == [
+        ("x", "double"), ("day", "date32[day]"), ("k", "int32"), ("city", "string")
+    ]  # fmt: skip
+
+
+def test_hive_partition_types_agree_between_engines(spark_ctx, tmp_path):
+    root = hive_dataset(tmp_path)
+
+    def kinds(split):
+        return {c: (str(split[c].dtype), type(split[c].iloc[0]).__name__) for c in ("day", "k", "city")}, len(split)
+
+    arrow = sd.distribute_job(kinds, sd.ParquetData(root, engine="arrow"), compute_context=spark_ctx)
+    spark = sd.distribute_job(kinds, sd.ParquetData(root, engine="spark"), compute_context=spark_ctx)
+    expected = {"day": ("object", "date"), "k": ("int32", "int32"), "city": ("object", "str")}
+    assert all(a == expected for a, _ in arrow) and all(s == expected for s, _ in spark)
+    assert sum(n for _, n in arrow) == sum(n for _, n in spark) == 6
+    arrow_schema = sd.ParquetData(root, engine="arrow").prepare(spark_ctx).arrow_schema()
+    spark_schema = sd.ParquetData(root, engine="spark").prepare(spark_ctx).arrow_schema()
+    assert {f.name: str(f.type) for f in arrow_schema} == {f.name: str(f.type) for f in spark_schema}
+
+
+def test_pyarrow_options_filesystem_partitioning_schema(tmp_path):
+    import pyarrow.dataset as pads
+    import pyarrow.fs as pafs
+
+    root = hive_dataset(tmp_path)
+    plain = sd.ParquetData(str(root), partitioning=None)
+    assert plain.column_names() == ["x"]
+    strings = pads.HivePartitioning(pa.schema([("day", pa.string()), ("k", pa.string()), ("city", pa.string())]))
+    typed = sd.ParquetData(str(root), partitioning=strings)
+    assert {f.name: str(f.type) for f in typed.arrow_schema()}["k"] == "string"
+    on_fs = sd.ParquetData(str(root).lstrip("/"), filesystem=pafs.SubTreeFileSystem("/", pafs.LocalFileSystem()))
+    assert on_fs.validate(sd.LocalComputeContext()).n_rows == 6
+    wider = pa.schema([("x", pa.float64()), ("extra", pa.int64())])
+    assert sd.ParquetData(str(root), schema=wider, partitioning=None).column_names() == ["x", "extra"]
+    for bad, what in ((42, "filesystem"), ("directory", "partitioning"), ({"x": "double"}, "schema")):
+        with pytest.raises(sd.InvalidArgumentError, match=f"{what} must be"):
+            sd.ParquetData(str(root), **{what: bad})

@@ -14,6 +14,7 @@ import pytest
 
 import sparkdist as sd
 from sparkdist import _reduce, _serde, _worker
+from sparkdist.context import SplitWork
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,7 +27,7 @@ def test_driver_receives_about_sqrt_n_partials(spark, spark_ctx):
     df = spark.range(0, 10_000, 1, numPartitions=50)
     src = sd.SparkData(df)
     task = _worker.SplitTask(func=lambda s: int(s["id"].sum()), args=(), kwargs={}, chunked=False)
-    outcomes = spark_ctx._run_splits(_serde.dumps(task), task, src, _serde.dumps(add))
+    outcomes = spark_ctx.run_splits(SplitWork(task, _serde.dumps(task), src.prepare(spark_ctx), _serde.dumps(add)))
     assert len(outcomes) <= 8  # ⌈√50⌉ = 8 splits per group -> 7 groups
     assert sum(v for _, _, v in outcomes) == sum(range(10_000))
     # and the public call agrees
@@ -46,7 +47,7 @@ def test_tree_reduce_without_knowing_the_split_count(spark, spark_ctx, monkeypat
     monkeypatch.setattr(_reduce, "UNKNOWN_N_GROUP", 4)
     df = spark.range(0, 3000, 1, numPartitions=2).repartition(10)
     task = _worker.SplitTask(func=split_sums, args=(), kwargs={}, chunked=False)
-    outcomes = spark_ctx._run_splits(_serde.dumps(task), task, sd.SparkData(df), _serde.dumps(add))
+    outcomes = spark_ctx.run_splits(SplitWork(task, _serde.dumps(task), sd.SparkData(df).prepare(spark_ctx), _serde.dumps(add)))
     assert [split for split, _, _ in outcomes] == [0, 4, 8]  # 10 splits in groups of 4
     per_split = sd.distribute_job(split_sums, df, compute_context=spark_ctx)
     assert len(per_split) == 10
@@ -57,7 +58,7 @@ def test_tree_reduce_without_knowing_the_split_count(spark, spark_ctx, monkeypat
 def test_planned_parquet_splits_reduce_in_a_tree(spark_ctx, parquet_dir):
     src = sd.ParquetData(parquet_dir, split_bytes=1)  # 20 splits of one row group each
     task = _worker.SplitTask(func=len, args=(), kwargs={}, chunked=False)
-    outcomes = spark_ctx._run_splits(_serde.dumps(task), task, src, _serde.dumps(add))
+    outcomes = spark_ctx.run_splits(SplitWork(task, _serde.dumps(task), src.prepare(spark_ctx), _serde.dumps(add)))
     assert len(outcomes) == 4 and sum(v for _, _, v in outcomes) == 20_000
 
 

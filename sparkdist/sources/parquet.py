@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from sparkdist._checks import check_columns, check_positive_int
+from sparkdist._checks import check_positive_int
 from sparkdist._current import get_compute_context
 from sparkdist.errors import DataSourceError, InvalidArgumentError
 from sparkdist.sources.base import (
@@ -182,9 +182,19 @@ class ParquetData(DataSource):
         return self._discovery
 
     def _full_schema(self) -> pa.Schema:
+        """The files' schema (pyarrow, on the driver); where pyarrow cannot open the path and the
+        current context is a Spark one, the schema Spark's reader gives (engine not "arrow")."""
         if self._spark_schema is not None:
             return self._spark_schema
-        return self._discover().schema
+        try:
+            return self._discover().schema
+        except ArrowOpenError as err:
+            ctx = get_compute_context()
+            if self.engine == "arrow" or not ctx.is_distributed or ctx.spark_session is None:
+                raise
+            self._read_schema_with_spark(ctx.spark_session, err)
+            assert self._spark_schema is not None
+            return self._spark_schema
 
     def arrow_schema(self) -> pa.Schema:
         schema = self._full_schema()
@@ -204,16 +214,6 @@ class ParquetData(DataSource):
             return None
         disc = self._discover()
         return _all_null(disc, [c for c in columns if c not in disc.partition_names])
-
-    def _check_columns(self, columns: Sequence[str] | None) -> tuple[str, ...] | None:
-        """Checked against the files' schema; where pyarrow cannot open the path and Spark's reader may
-        read it (a Spark context current, engine not "arrow"), checked when the reader is settled."""
-        try:
-            return super()._check_columns(columns)
-        except ArrowOpenError:
-            if self.engine == "arrow" or not get_compute_context().is_distributed:
-                raise
-            return check_columns(columns, list(columns or ()), "columns")
 
     def with_columns(self, columns: Sequence[str] | None) -> ParquetData:
         new = copy.copy(self)
