@@ -36,6 +36,7 @@ lint: setup
 	$(PY) -m ruff check sparkdist tests examples benchmarks
 	$(PY) -m ruff format --check sparkdist tests examples benchmarks
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 test-none: setup
 	$(PYTEST)

@@ -9,7 +9,7 @@ import os
 import re
 import sys
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -67,7 +67,7 @@ def active_session() -> SparkSession | None:
 
         s: Any = ConnectSession.getActiveSession()
         if s is not None and not is_stopped(s):
-            return s
+            return cast("SparkSession", s)
     try:
         from pyspark import SparkContext
     except ImportError:  # the Spark Connect-only client (pyspark-client) has no classic Spark
@@ -78,7 +78,7 @@ def active_session() -> SparkSession | None:
 
     classic: Any = SparkSession.getActiveSession()
     if classic is not None and not is_stopped(classic):
-        return classic
+        return cast("SparkSession", classic)
     return None
 
 
@@ -124,7 +124,7 @@ def task_slots(session: SparkSession) -> int | None:
     """
     if not is_connect(session):
         try:
-            sc: Any = session.sparkContext._jsc.sc()  # type: ignore[union-attr]
+            sc: Any = session.sparkContext._jsc.sc()
             running = int(sc.maxNumConcurrentTasks(sc.resourceProfileManager().defaultResourceProfile()))
             if running > 0:
                 return running
@@ -151,7 +151,7 @@ def executor_count(session: SparkSession) -> int | None:
     on a cluster)."""
     if not is_connect(session):
         try:
-            infos = session.sparkContext.statusTracker()._jtracker.getExecutorInfos()  # type: ignore[attr-defined]
+            infos = session.sparkContext.statusTracker()._jtracker.getExecutorInfos()
             return max(1, len(infos) - 1)  # the driver is listed too
         except Exception:
             return None
@@ -184,7 +184,7 @@ def known_partitions(df: DataFrame) -> int | None:
     if is_connect(df):
         return None
     try:
-        plan = df._jdf.queryExecution().executedPlan()  # type: ignore[attr-defined]
+        plan = df._jdf.queryExecution().executedPlan()
         if "Exchange" in plan.toString() or plan.getClass().getSimpleName() == "AdaptiveSparkPlanExec":
             return None
         return int(plan.execute().getNumPartitions())
@@ -264,7 +264,7 @@ def tag_progress(session: SparkSession, tag: str) -> tuple[int, int]:
     """(completed, total) tasks of the first stage (the one that runs the user's function) of the
     newest classic Spark job carrying ``tag``, from Spark's status tracker; (0, 0) before it starts."""
     try:
-        tracker = session.sparkContext._jsc.sc().statusTracker()  # type: ignore[union-attr]
+        tracker = session.sparkContext._jsc.sc().statusTracker()
         for job_id in sorted(tracker.getJobIdsForTag(tag), reverse=True):
             info = tracker.getJobInfo(job_id)
             stages = [] if info.isEmpty() else sorted(info.get().stageIds())
@@ -283,7 +283,7 @@ def failed_task_messages(session: SparkSession, tag: str) -> list[str]:
         return []
     messages: list[str] = []
     try:
-        sc: Any = session.sparkContext._jsc.sc()  # type: ignore[union-attr]
+        sc: Any = session.sparkContext._jsc.sc()
         tracker = sc.statusTracker()
         for job_id in tracker.getJobIdsForTag(tag):
             info = tracker.getJobInfo(job_id)

@@ -215,7 +215,7 @@ def _find_culprit(obj: Any, depth: int = 0) -> str | None:
     for label, value in candidates:
         try:
             dumps(value)
-        except Exception:
+        except Exception:  # noqa: BLE001 - pickling can fail with any exception: that is what is looked for
             inner = _find_culprit(value, depth + 1)
             return f"{label} of type {type(value).__name__}" + (f", {inner}" if inner else "")
     return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numbers
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from sparkdist import _serde, _worker, jobs
 from sparkdist._checks import check_bool, check_callable, check_positive_int, name_of
@@ -35,7 +35,7 @@ def task_rng() -> np.random.Generator:
     rng = _worker.current_task_rng()
     if rng is None:
         raise SparkDistError("task_rng() can only be called inside a function run by exec_job")
-    return rng
+    return cast("np.random.Generator", rng)
 
 
 @overload

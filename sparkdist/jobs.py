@@ -216,7 +216,7 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
         try:
             with self.context.job_scope(self.id, self.description):
                 result = fn()
-        except BaseException as err:
+        except BaseException as err:  # noqa: BLE001 - whatever the work raises is the job's outcome
             self._end(error=err)
         else:
             self._end(result)
@@ -307,7 +307,7 @@ def _interactive() -> bool:
     ipython = sys.modules.get("IPython")
     try:
         shell = ipython.get_ipython() if ipython is not None else None
-    except Exception:
+    except Exception:  # noqa: BLE001 - an IPython in any state: not a notebook then
         shell = None
     name = type(shell).__name__
     return name in _NOTEBOOK_SHELLS and (name != "Shell" or type(shell).__module__.startswith("google.colab"))

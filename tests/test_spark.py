@@ -47,7 +47,9 @@ def test_tree_reduce_without_knowing_the_split_count(spark, spark_ctx, monkeypat
     monkeypatch.setattr(_reduce, "UNKNOWN_N_GROUP", 4)
     df = spark.range(0, 3000, 1, numPartitions=2).repartition(10)
     task = _worker.SplitTask(func=split_sums, args=(), kwargs={}, chunked=False)
-    outcomes = spark_ctx.run_splits(SplitWork(task, _serde.dumps(task), sd.SparkData(df).prepare(spark_ctx), _serde.dumps(add)))
+    outcomes = spark_ctx.run_splits(
+        SplitWork(task, _serde.dumps(task), sd.SparkData(df).prepare(spark_ctx), _serde.dumps(add))
+    )
     assert [split for split, _, _ in outcomes] == [0, 4, 8]  # 10 splits in groups of 4
     per_split = sd.distribute_job(split_sums, df, compute_context=spark_ctx)
     assert len(per_split) == 10

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -47,7 +48,10 @@ class RegressionResult:
 
     def table(self) -> pd.DataFrame:
         """Estimate, Std. Error and t value per term, like R's ``summary()``."""
-        return pd.DataFrame({"Estimate": self.coefficients, "Std. Error": self.std_errors, "t value": self.t_values})
+        return cast(
+            pd.DataFrame,
+            pd.DataFrame({"Estimate": self.coefficients, "Std. Error": self.std_errors, "t value": self.t_values}),
+        )
 
 
 def solve_upper(r: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -61,4 +65,4 @@ def solve_upper(r: np.ndarray, b: np.ndarray) -> np.ndarray:
 def inverse_rtr_diagonal(r: np.ndarray) -> np.ndarray:
     """diag((R'R)^-1) = row sums of squares of R^-1, without forming R'R."""
     rinv = solve_upper(r, np.eye(len(r)))
-    return (rinv * rinv).sum(axis=1)
+    return cast(np.ndarray, (rinv * rinv).sum(axis=1))

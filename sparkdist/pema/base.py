@@ -114,7 +114,7 @@ def _call(algo: PemaAlgorithm, method: str, *args: Any) -> Any:
         return getattr(algo, method)(*args)
     except Exception as err:
         with contextlib.suppress(AttributeError):  # exceptions with __slots__ keep their plain name
-            err._sparkdist_where = _where(algo, method)  # type: ignore[attr-defined]
+            err._sparkdist_where = _where(algo, method)  # type: ignore[attr-defined]  # noqa: SLF001 - our own mark
         raise
 
 

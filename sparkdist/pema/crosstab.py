@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import cast
 
 import pandas as pd
 
@@ -47,8 +48,8 @@ class Crosstab(PemaAlgorithm):
 
     def process_results(self) -> pd.DataFrame:
         if not self.counts:
-            return pd.DataFrame(dtype="int64")
+            return cast(pd.DataFrame, pd.DataFrame(dtype="int64"))
         series = pd.Series(self.counts, dtype="int64")
         series.index = series.index.set_names([self.row, self.col])
         table = series.unstack(fill_value=0).sort_index().sort_index(axis=1)
-        return table.astype("int64")
+        return cast(pd.DataFrame, table.astype("int64"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -94,7 +95,7 @@ class KMeans(PemaAlgorithm):
 
     def _rows(self, chunk: pd.DataFrame) -> np.ndarray:
         values = chunk[self.columns].to_numpy(dtype=np.float64, na_value=np.nan)
-        return values[~np.isnan(values).any(axis=1)]
+        return cast(np.ndarray, values[~np.isnan(values).any(axis=1)])
 
     def process_data(self, chunk: pd.DataFrame) -> None:
         x = self._rows(chunk)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -56,7 +57,7 @@ class Summary(PemaAlgorithm):
         if empty:
             raise EmptyDataError(f"Summary: columns {empty} have no non-missing values")
         var = m.variance()
-        return pd.DataFrame(
+        table = pd.DataFrame(
             {
                 "count": m.count.astype(np.int64),
                 "missing": m.missing.astype(np.int64),
@@ -68,3 +69,4 @@ class Summary(PemaAlgorithm):
             },
             index=pd.Index(list(self.columns or [])),
         )
+        return cast(pd.DataFrame, table)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sparkdist import _compat
 from sparkdist.errors import ArgumentTypeError, DataSourceError
@@ -60,7 +60,7 @@ class PandasData(DataSource):
         if self.columns is None:
             return self.frame
         by_name = {str(c): c for c in self.frame.columns}  # column labels need not be str
-        return self.frame[[by_name[c] for c in self.columns]]
+        return cast("pd.DataFrame", self.frame[[by_name[c] for c in self.columns]])
 
     def arrow_schema(self) -> pa.Schema:
         import pyarrow as pa

@@ -12,8 +12,7 @@ import copy
 import logging
 import os
 import weakref
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from sparkdist._checks import check_positive_int
@@ -39,9 +38,9 @@ from sparkdist.sources.paths import (
     spark_reader_error,
     spark_uri,
 )
+from sparkdist.sources.planning import ParquetSplit, all_null, group_row_groups
 
 if TYPE_CHECKING:
-    import pandas as pd
     import pyarrow as pa
     import pyarrow.dataset as pads
     import pyarrow.fs as pafs
@@ -53,42 +52,8 @@ log = logging.getLogger("sparkdist")
 
 #: Upper bound of a planned Parquet split, like Spark's ``spark.sql.files.maxPartitionBytes``.
 DEFAULT_SPLIT_BYTES = 128 * 1024 * 1024
-_MIN_SPLIT_BYTES = 1024 * 1024
 #: Fallbacks to Spark's reader already logged, per compute context: each is said once.
 _told: weakref.WeakKeyDictionary[Any, set[tuple[str, ...]]] = weakref.WeakKeyDictionary()
-
-
-@dataclass(frozen=True)
-class ParquetSplit(LocalSplit):
-    """Whole row groups of one or more files, read with pyarrow by whoever runs the split."""
-
-    filesystem: Any
-    pieces: tuple[tuple[str, tuple[int, ...], Any], ...]  # (path, row group ids, partition expression)
-    schema: Any
-    columns: tuple[str, ...] | None
-    filter: Any
-    rows_per_chunk: int
-
-    def chunks(self) -> Iterator[pd.DataFrame]:
-        import pyarrow as pa
-        import pyarrow.dataset as pads
-
-        fmt = pads.ParquetFileFormat()
-        for path, ids, pexpr in self.pieces:
-            try:
-                frag = fmt.make_fragment(
-                    path, filesystem=self.filesystem, partition_expression=pexpr, row_groups=list(ids)
-                )
-                batches = frag.to_batches(
-                    schema=self.schema,
-                    columns=list(self.columns) if self.columns is not None else None,
-                    filter=self.filter,
-                    batch_size=self.rows_per_chunk,
-                )
-                for batch in batches:
-                    yield batch.to_pandas()
-            except (OSError, pa.ArrowException) as err:
-                raise DataSourceError(f"cannot read Parquet file '{path}': {type(err).__name__}: {err}") from err
 
 
 class ParquetData(DataSource):
@@ -213,11 +178,11 @@ class ParquetData(DataSource):
         if self._spark_schema is not None or self._filters is not None:
             return None
         disc = self._discover()
-        return _all_null(disc, [c for c in columns if c not in disc.partition_names])
+        return all_null(disc, [c for c in columns if c not in disc.partition_names])
 
     def with_columns(self, columns: Sequence[str] | None) -> ParquetData:
         new = copy.copy(self)
-        new.columns = new._check_columns(columns) if columns is not None else self.columns
+        new.columns = new._check_columns(columns) if columns is not None else self.columns  # noqa: SLF001 - a copy of self
         return new
 
     # -- how a compute context reads it -----------------------------------------------------------
@@ -232,7 +197,7 @@ class ParquetData(DataSource):
         assert session is not None
         if self.engine == "spark":
             new = self._engine_copy("spark")
-            new._read_schema_with_spark(session, None)
+            new._read_schema_with_spark(session, None)  # noqa: SLF001 - a copy of self
             return new
         if self.engine == "arrow":
             self._discover()
@@ -241,7 +206,7 @@ class ParquetData(DataSource):
             disc = self._discover()
         except ArrowOpenError as err:
             new = self._engine_copy("spark")
-            new._read_schema_with_spark(session, err)
+            new._read_schema_with_spark(session, err)  # noqa: SLF001 - a copy of self
             _tell(context, self.paths, f"pyarrow cannot open '{err.path}' on the driver ({err.reason})")
             return new
         ok, reason = context.executors_can_open(disc.filesystem, [f.path for f in disc.files[:2]])
@@ -312,7 +277,7 @@ class ParquetData(DataSource):
         disc = self._discover()
         arrow_filter = None if self._filters is None else self._filters.to_arrow()
         splits: list[LocalSplit] = []
-        for group in _group_row_groups(self._pruned_row_groups(), slots, self.split_bytes):
+        for group in group_row_groups(self._pruned_row_groups(), slots, self.split_bytes):
             pieces: list[tuple[str, tuple[int, ...], Any]] = []
             for rg in group:
                 f = disc.files[rg.file]
@@ -355,7 +320,7 @@ class ParquetData(DataSource):
             return self._describe_spark_read()
         disc = self._discover()
         rgs = self._pruned_row_groups()
-        groups = _group_row_groups(rgs, slots, self.split_bytes)
+        groups = group_row_groups(rgs, slots, self.split_bytes)
         sizes = [sum(rg.bytes for rg in g) for g in groups]
         warnings = list(disc.warnings)
         if disc.empty_files:
@@ -426,47 +391,3 @@ def _tell(context: Any, paths: list[str], reason: str) -> None:
     if tuple(paths) not in told:
         told.add(tuple(paths))
         log.warning("sparkdist: reading %s with Spark's reader, not pyarrow: %s", ", ".join(paths), reason)
-
-
-def _all_null(disc: Discovery, columns: list[str]) -> list[str]:
-    nulls = {c: 0 for c in columns}
-    rows = 0
-    for f in disc.files:
-        meta = f.metadata
-        names = meta.schema.names
-        rows += meta.num_rows
-        for c in nulls:
-            if c not in names:
-                nulls[c] += meta.num_rows
-                continue
-            idx = names.index(c)
-            for rg in range(meta.num_row_groups):
-                stats = meta.row_group(rg).column(idx).statistics
-                if stats is None or not stats.has_null_count:
-                    nulls[c] = -(10**18)  # unknown: assume values exist
-                    break
-                nulls[c] += stats.null_count
-    return [c for c, n in nulls.items() if rows and n == rows]
-
-
-def _group_row_groups(rgs: list[RowGroup], slots: int, split_bytes: int) -> list[list[RowGroup]]:
-    """Consecutive row groups packed into splits of at most ``split_bytes``, as many as a multiple of
-    the task slots (so that no slot waits for a last, lone split), but none below 1 MiB unless the
-    data is that small."""
-    if not rgs:
-        return []
-    slots = max(1, slots)
-    total = sum(rg.bytes for rg in rgs)
-    wanted = max(slots, -(-total // split_bytes))
-    wanted = -(-wanted // slots) * slots  # round up to whole waves
-    wanted = min(wanted, max(slots, -(-total // _MIN_SPLIT_BYTES)))
-    target = min(split_bytes, max(1, -(-total // wanted)))
-    groups: list[list[RowGroup]] = [[]]
-    size = 0
-    for rg in rgs:
-        if groups[-1] and size + rg.bytes > target:
-            groups.append([])
-            size = 0
-        groups[-1].append(rg)
-        size += rg.bytes
-    return groups

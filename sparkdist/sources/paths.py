@@ -199,7 +199,8 @@ def arrow_filesystem(path: str, filesystem: pafs.FileSystem | None = None) -> tu
             raise cannot_open(path, f"no {DBFS_MOUNT} mount on this machine")
         return pafs.LocalFileSystem(), local
     try:
-        return pafs.FileSystem.from_uri(path)
+        fs, on_fs = pafs.FileSystem.from_uri(path)
+        return fs, str(on_fs)
     except Exception as err:  # a scheme pyarrow does not know, a native library missing, ...
         raise cannot_open(path, one_line(err)) from err
 

@@ -168,6 +168,6 @@ def probe_files(session: SparkSession, filesystem: pafs.FileSystem, paths: list[
     probe = functools.partial(_worker.probe_files, filesystem, paths)
     try:
         row = session.range(0, 1, 1, numPartitions=1).mapInArrow(probe, "ok boolean, reason string").collect()[0]
-    except Exception as err:  # the probe itself failed (for example sparkdist missing there)
+    except Exception as err:  # noqa: BLE001 - the probe itself failed (e.g. sparkdist missing there): answer no
         return False, f"the probe job failed: {first_line(err)}"
     return bool(row.ok), str(row.reason)

@@ -1,0 +1,99 @@
+"""Planning Parquet splits on the driver, from footers only: runs of whole row groups sized toward a
+number of bytes and balanced over the task slots, and the split that whoever runs it reads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sparkdist.errors import DataSourceError
+from sparkdist.sources.base import LocalSplit
+from sparkdist.sources.discovery import Discovery, RowGroup
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["MIN_SPLIT_BYTES", "ParquetSplit", "all_null", "group_row_groups"]
+
+#: No split is planned below this size unless the data is that small.
+MIN_SPLIT_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ParquetSplit(LocalSplit):
+    """Whole row groups of one or more files, read with pyarrow by whoever runs the split."""
+
+    filesystem: Any
+    pieces: tuple[tuple[str, tuple[int, ...], Any], ...]  # (path, row group ids, partition expression)
+    schema: Any
+    columns: tuple[str, ...] | None
+    filter: Any
+    rows_per_chunk: int
+
+    def chunks(self) -> Iterator[pd.DataFrame]:
+        import pyarrow as pa
+        import pyarrow.dataset as pads
+
+        fmt = pads.ParquetFileFormat()
+        for path, ids, pexpr in self.pieces:
+            try:
+                frag = fmt.make_fragment(
+                    path, filesystem=self.filesystem, partition_expression=pexpr, row_groups=list(ids)
+                )
+                batches = frag.to_batches(
+                    schema=self.schema,
+                    columns=list(self.columns) if self.columns is not None else None,
+                    filter=self.filter,
+                    batch_size=self.rows_per_chunk,
+                )
+                for batch in batches:
+                    yield batch.to_pandas()
+            except (OSError, pa.ArrowException) as err:
+                raise DataSourceError(f"cannot read Parquet file '{path}': {type(err).__name__}: {err}") from err
+
+
+def all_null(disc: Discovery, columns: list[str]) -> list[str]:
+    """Which of ``columns`` hold only nulls, from the footers' null counts (a column without statistics
+    counts as having values)."""
+    nulls = {c: 0 for c in columns}
+    rows = 0
+    for f in disc.files:
+        meta = f.metadata
+        names = meta.schema.names
+        rows += meta.num_rows
+        for c in nulls:
+            if c not in names:
+                nulls[c] += meta.num_rows
+                continue
+            idx = names.index(c)
+            for rg in range(meta.num_row_groups):
+                stats = meta.row_group(rg).column(idx).statistics
+                if stats is None or not stats.has_null_count:
+                    nulls[c] = -(10**18)  # unknown: assume values exist
+                    break
+                nulls[c] += stats.null_count
+    return [c for c, n in nulls.items() if rows and n == rows]
+
+
+def group_row_groups(rgs: list[RowGroup], slots: int, split_bytes: int) -> list[list[RowGroup]]:
+    """Consecutive row groups packed into splits of at most ``split_bytes``, as many as a multiple of
+    the task slots (so that no slot waits for a last, lone split), but none below 1 MiB unless the
+    data is that small."""
+    if not rgs:
+        return []
+    slots = max(1, slots)
+    total = sum(rg.bytes for rg in rgs)
+    wanted = max(slots, -(-total // split_bytes))
+    wanted = -(-wanted // slots) * slots  # round up to whole waves
+    wanted = min(wanted, max(slots, -(-total // MIN_SPLIT_BYTES)))
+    target = min(split_bytes, max(1, -(-total // wanted)))
+    groups: list[list[RowGroup]] = [[]]
+    size = 0
+    for rg in rgs:
+        if groups[-1] and size + rg.bytes > target:
+            groups.append([])
+            size = 0
+        groups[-1].append(rg)
+        size += rg.bytes
+    return groups
