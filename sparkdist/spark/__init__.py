@@ -265,7 +265,9 @@ class SparkComputeContext(ComputeContext):
         # work may get none; another round of the same job then reaches those (the served ones skip).
         once_tag, expected = uuid.uuid4().hex, self._executor_count()
         records: list[CallRecord] = []
-        for _ in range(5):
+        for attempt in range(6):
+            if attempt:
+                time.sleep(0.25 * 2**attempt)  # give busy executors time to free a slot (0.5 s to 8 s)
             records += running.calls_job(run, work, 1, 1, 2 * run.slots, once_tag)
             if len({r.where for r in records}) >= expected:
                 break
