@@ -30,6 +30,7 @@ from sparkdist.errors import (
     SessionStoppedError,
     SparkDistError,
     TaskError,
+    WorkerDiedError,
 )
 from sparkdist.execute import exec_job, task_rng
 from sparkdist.jobs import Job, JobTimeoutError, as_completed, get_jobs
@@ -81,6 +82,7 @@ __all__ = [
     "SparkDistError",
     "TaskError",
     "ValidationReport",
+    "WorkerDiedError",
     "__version__",
     "as_completed",
     "distribute_job",

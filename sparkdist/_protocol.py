@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RESULT_SCHEMA",
+    "ROW_MARKER",
     "CallRecord",
     "ErrorInfo",
     "Outcome",
@@ -30,6 +31,11 @@ __all__ = [
     "result_arrow_schema",
     "task_error",
 ]
+
+
+#: A column a zero-column selection (``columns=[]``) carries through Spark, which sends no rows for a
+#: DataFrame without columns; workers drop it before calling the user's function.
+ROW_MARKER = "__sparkdist_row__"
 
 
 class Status(str, enum.Enum):

@@ -33,6 +33,7 @@ __all__ = [
     "SessionStoppedError",
     "SparkDistError",
     "TaskError",
+    "WorkerDiedError",
 ]
 
 
@@ -116,6 +117,12 @@ class JobError(SparkDistError, RuntimeError):
         self.remote_message = remote_message
         self.remote_traceback = remote_traceback
         self.split = split
+
+
+class WorkerDiedError(JobError):
+    """The worker process running a split or call ended without sending back a result or an error
+    (``os._exit()``, a signal such as SIGKILL from the out-of-memory killer, a crash in native code).
+    The message names the split or call, the host and, where known, how the process ended."""
 
 
 class TaskError(SparkDistError, RuntimeError):

@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures
+import contextlib
+import copy
+import dataclasses
 import multiprocessing
 import os
+import shutil
+import signal
 import socket
+import tempfile
 import threading
 import weakref
 from collections.abc import Callable
@@ -17,7 +23,7 @@ from sparkdist import _reduce, _serde, _worker
 from sparkdist._checks import check_positive_int
 from sparkdist._protocol import CallRecord, Outcome, Status
 from sparkdist.context import DEFAULT_MAX_RESULT_SIZE, CallWork, ComputeContext, SplitWork, active_tag
-from sparkdist.errors import JobError
+from sparkdist.errors import JobError, WorkerDiedError
 
 __all__ = ["LocalComputeContext", "LocalParallelComputeContext"]
 
@@ -48,9 +54,10 @@ class LocalComputeContext(ComputeContext):
         splits = work.source.plan(1)
         self._count(total=len(splits))
         outcomes = []
+        task = dataclasses.replace(work.task, args=_own_copy(work.task.args), kwargs=_own_copy(work.task.kwargs))
         for i, split in enumerate(splits):
             self._check_cancelled()
-            outcomes.append(_worker.run_split(work.task, i, split.chunks()))
+            outcomes.append(_worker.run_split(task, i, split.chunks(), in_process=True))
             self._count(done=1)
         return outcomes
 
@@ -59,7 +66,9 @@ class LocalComputeContext(ComputeContext):
         n = 1 if work.once else work.n_calls
         self._count(total=n)
         records = []
-        for index, status, value, output in _worker.run_calls(work.batch, range(n)):
+        b = work.batch
+        batch = dataclasses.replace(b, args=_own_copy(b.args), kwargs=_own_copy(b.kwargs), elems=_own_copy(b.elems))
+        for index, status, value, output in _worker.run_calls(batch, range(n), in_process=True):
             records.append(CallRecord(index, Status(status), value, output, where))
             self._count(done=1)
             self._check_cancelled()
@@ -97,6 +106,9 @@ class LocalParallelComputeContext(ComputeContext):
         self._lock = threading.Lock()
         self._futures: dict[str, list[tuple[concurrent.futures.Future[bytes], int]]] = {}  # with their units
         self._kills = 0  # pools ended by a cancel: other jobs' work on them is run again
+        # a folder private to this user where each worker notes what it runs, to name it if it dies
+        self._notes = tempfile.mkdtemp(prefix="sparkdist-pool-")
+        weakref.finalize(self, shutil.rmtree, self._notes, ignore_errors=True)
         _live_pools.add(self)
 
     @property
@@ -177,14 +189,7 @@ class LocalParallelComputeContext(ComputeContext):
             results[split] = (status, payload)
             return False
 
-        try:
-            self._run_units(_worker.run_local_payload, [(p,) for p in payloads], arrived)
-        except concurrent.futures.process.BrokenProcessPool as err:
-            raise JobError(
-                f"a worker process of {self!r} died while running the job ({err}). In a script, keep the code that "
-                "starts jobs under `if __name__ == '__main__':` (workers are spawned and import the main module); "
-                "otherwise a worker ran out of memory or crashed. The pool will be restarted on the next job."
-            ) from err
+        self._run_units(_worker.run_local_payload, [(p, self._notes) for p in payloads], arrived)
         return [
             Outcome(split, Status(status), _serde.loads(payload))
             for split, (status, payload) in sorted(results.items())
@@ -204,12 +209,12 @@ class LocalParallelComputeContext(ComputeContext):
             # the first failure ends the job (the queued calls are dropped)
             return batch.stop_on_failure and any(r[1] == Status.ERROR for r in records)
 
-        try:
-            self._run_units(
-                _worker.run_local_calls, [(work.batch_bytes, g) for g in groups], arrived, [len(g) for g in groups]
-            )
-        except concurrent.futures.process.BrokenProcessPool as err:
-            raise JobError(f"a worker process of {self!r} died while running the calls ({err})") from err
+        self._run_units(
+            _worker.run_local_calls,
+            [(work.batch_bytes, g, self._notes) for g in groups],
+            arrived,
+            [len(g) for g in groups],
+        )
         where = _local_where() if work.once else None
         return [CallRecord(i, Status(s), v, o, where or worker) for worker, records in done for i, s, v, o in records]
 
@@ -245,7 +250,9 @@ class LocalParallelComputeContext(ComputeContext):
                 with self._lock:  # a worker crashed: the next job gets a fresh pool
                     broken, self._pool = self._pool, None
                 if broken is not None:
+                    dead = _dead_workers(broken, self._notes)
                     broken.shutdown(wait=False)
+                    raise self._died(dead) from None
                 raise
             except BaseException:
                 for future in futures:
@@ -254,8 +261,82 @@ class LocalParallelComputeContext(ComputeContext):
             for future in futures:  # ended early: drop what is still queued
                 future.cancel()
 
+    def _died(self, dead: list[tuple[int, int | None, str]]) -> JobError:
+        """The error for a pool whose worker(s) died: which, running what, and how they ended."""
+        named = [d for d in dead if d[2]]
+        if not named:
+            return JobError(
+                f"a worker process of {self!r} died while running the job. In a script, keep the code that "
+                "starts jobs under `if __name__ == '__main__':` (workers are spawned and import the main module); "
+                "otherwise a worker ran out of memory or crashed. The pool will be restarted on the next job."
+            )
+        pid, code, running = named[0]
+        how = _how_it_ended(code)
+        return WorkerDiedError(
+            f"the worker process running {running} died on {socket.gethostname()} (pid {pid}): {how}. The job was "
+            "stopped; the pool will be restarted on the next job.",
+            remote_type="WorkerDied",
+            remote_message=f"the worker process running {running} died: {how}",
+        )
+
     def __repr__(self) -> str:
         return f"LocalParallelComputeContext(n_workers={self.n_workers})"
+
+
+def _dead_workers(pool: concurrent.futures.ProcessPoolExecutor, notes: str) -> list[tuple[int, int | None, str]]:
+    """(pid, exit code or None, what it was running) of the pool's processes that ended, from their
+    exit codes and the notes workers leave while they run something (a note of a process that is
+    gone names what it died running)."""
+    codes: dict[int, int | None] = {}
+    for pid, proc in list(getattr(pool, "_processes", {}).items()):
+        proc.join(timeout=1)
+        if proc.exitcode:
+            codes[pid] = proc.exitcode
+    with contextlib.suppress(OSError):
+        for name in os.listdir(notes):
+            if name.isdigit() and not _alive(int(name)):
+                codes.setdefault(int(name), None)
+    dead = []
+    for pid, code in codes.items():
+        try:
+            with open(os.path.join(notes, str(pid)), encoding="utf-8") as f:
+                running = f.read()
+            os.remove(os.path.join(notes, str(pid)))
+        except OSError:
+            running = ""
+        dead.append((pid, code, running))
+    return sorted(dead, key=lambda d: not d[2])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _how_it_ended(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"killed by {name}" + (" (e.g. by the out-of-memory killer)" if name == "SIGKILL" else "")
+    ended = "exited" if code is None else f"exited with code {code}"
+    return f"{ended} without a result or an error (os._exit() in the function, or a crash)"
+
+
+def _own_copy(value: Any) -> Any:
+    """A deep copy of arguments for functions run in this process, so that a function changing its
+    arguments in place never changes the caller's objects (as when they travel to a worker); an
+    object that cannot be copied is passed as it is."""
+    try:
+        return copy.deepcopy(value)
+    except Exception:  # noqa: BLE001 - e.g. a lock or a session among the arguments
+        return value
 
 
 def _local_where() -> str:

@@ -287,6 +287,31 @@ def test_column_without_values(ctx, tmp_path):
             pema_compute(Summary(["x", "empty"]), data, compute_context=ctx)
 
 
+def test_user_algorithm_sees_a_column_without_values(ctx, tmp_path):
+    # RevoPemaR's PemaMean returns NA for a column without values: the built-ins' check is theirs only
+    class NaMean(PemaAlgorithm):
+        def initialize(self):
+            self.total, self.valid = 0.0, 0
+
+        def vars_to_use(self):
+            return ["empty"]
+
+        def process_data(self, chunk):
+            x = chunk["empty"].dropna()
+            self.total, self.valid = self.total + float(x.sum()), self.valid + len(x)
+
+        def update_results(self, other):
+            self.total, self.valid = self.total + other.total, self.valid + other.valid
+
+        def process_results(self):
+            return self.total / self.valid if self.valid else float("nan")
+
+    frame = pd.DataFrame({"x": [1.0, 2.0], "empty": [np.nan, np.nan]})
+    frame.to_parquet(tmp_path / "e.parquet")
+    for data in (frame, tmp_path / "e.parquet"):
+        assert np.isnan(pema_compute(NaMean(), data, compute_context=ctx))
+
+
 def test_singular_design_names_the_collinear_column(ctx, regression_frame):
     frame = regression_frame.assign(x4=regression_frame["x1"] * 2 - regression_frame["x2"])
     with pytest.raises(

@@ -384,3 +384,39 @@ def test_pyarrow_options_filesystem_partitioning_schema(tmp_path):
     for bad, what in ((42, "filesystem"), ("directory", "partitioning"), ({"x": "double"}, "schema")):
         with pytest.raises(sd.InvalidArgumentError, match=f"{what} must be"):
             sd.ParquetData(str(root), **{what: bad})
+
+
+@pytest.mark.parametrize(
+    ("fmt", "marker"),
+    [
+        ("Delta Lake", "_delta_log/00000000000000000000.json"),
+        ("Apache Hudi", ".hoodie/hoodie.properties"),
+        ("Apache Iceberg", "metadata/v1.metadata.json"),
+    ],
+)
+def test_table_folders_are_refused_unless_asked(ctx, tmp_path, fmt, marker):
+    # a table folder holds Parquet files the table has removed: reading them as plain Parquet is wrong
+    table = tmp_path / "table"
+    table.mkdir()
+    for i in range(2):
+        pq.write_table(pa.table({"x": [float(i)] * 3}), table / f"part-{i}.parquet")
+    (table / marker).parent.mkdir(parents=True, exist_ok=True)
+    (table / marker).write_text("{}")
+    engines = ["auto", "arrow"] + (["spark"] if getattr(ctx, "spark_session", None) is not None else [])
+    for engine in engines:
+        with pytest.raises(sd.DataSourceError, match=rf"is a {fmt} table folder.*read_table_files=True"):
+            sd.distribute_job(len, sd.ParquetData(table, engine=engine), compute_context=ctx)
+        rows = sd.distribute_job(
+            len,
+            sd.ParquetData(table, engine=engine, read_table_files=True),
+            reduce=lambda a, b: a + b,
+            compute_context=ctx,
+        )
+        assert rows == 6
+
+
+def test_duplicate_column_names_in_a_file_are_named(tmp_path):
+    table = pa.Table.from_arrays([pa.array([1, 2]), pa.array([3, 4]), pa.array([5, 6])], names=["a", "b", "a"])
+    pq.write_table(table, tmp_path / "dup.parquet")
+    with pytest.raises(sd.SchemaConflictError, match=r"dup.parquet' has more than one column named 'a'"):
+        sd.ParquetData(tmp_path).validate(sd.LocalComputeContext())

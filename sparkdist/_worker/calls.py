@@ -28,6 +28,9 @@ from sparkdist._worker.common import (
     executor_id,
     files_root,
     host,
+    running_note,
+    unpicklable,
+    user_failures,
 )
 
 if TYPE_CHECKING:
@@ -91,7 +94,7 @@ def _call_args(batch: CallBatch, index: int) -> tuple[tuple[Any, ...], dict[str,
     return (entry, *batch.args), batch.kwargs
 
 
-def run_call(batch: CallBatch, index: int) -> tuple[int, Status, Any, str | None]:
+def run_call(batch: CallBatch, index: int, *, in_process: bool = False) -> tuple[int, Status, Any, str | None]:
     """Run call ``index``: seeded streams when asked, output captured; never raises for a user error.
 
     Safe to run from several threads of one process (the in-process context): output is captured
@@ -104,7 +107,7 @@ def run_call(batch: CallBatch, index: int) -> tuple[int, Status, Any, str | None
         token = holder.set(rng)
         try:
             status, value = Status.OK, batch.func(*args, **kwargs)
-        except Exception as err:
+        except user_failures(in_process) as err:
             status, value = Status.ERROR, error_info(err, name_of(batch.func))
         finally:
             holder.reset(token)
@@ -188,24 +191,33 @@ def _captured_output() -> Iterator[io.StringIO]:
                         setattr(sys, name, stream.real)
 
 
-def run_calls(batch: CallBatch, indices: Iterable[int]) -> Iterator[tuple[int, Status, Any, str | None]]:
+def run_calls(
+    batch: CallBatch, indices: Iterable[int], *, in_process: bool = False
+) -> Iterator[tuple[int, Status, Any, str | None]]:
     """Run calls in order; after a failure, with stop_on_failure, the task's remaining calls are skipped."""
     for index in indices:
-        record = run_call(batch, index)
+        record = run_call(batch, index, in_process=in_process)
         yield record
         if record[1] == Status.ERROR and batch.stop_on_failure:
             return
 
 
-def run_local_calls(batch_bytes: bytes, indices: list[int]) -> bytes:
-    """Entry point of LocalParallel's workers for exec_job."""
+def run_local_calls(batch_bytes: bytes, indices: list[int], notes: str | None = None) -> bytes:
+    """Entry point of LocalParallel's workers for exec_job (a note in ``notes`` says which call runs)."""
     batch: CallBatch = _serde.loads(batch_bytes)
-    records = []
-    for index, status, value, output in run_calls(batch, indices):
+    records: list[tuple[int, Status, bytes, str | None]] = []
+    calls = iter(run_calls(batch, indices))
+    while True:
+        where = f"call {indices[len(records)]} of '{name_of(batch.func)}'" if len(records) < len(indices) else ""
+        with running_note(notes, where):
+            record = next(calls, None)
+        if record is None:
+            break
+        index, status, value, output = record
         try:
             status, payload = checked_payload(status, value, batch.result_limit)
         except Exception as err:
-            status, payload = Status.ERROR, _serde.dumps_result(error_info(err, "pickling the result"))
+            status, payload = Status.ERROR, _serde.dumps_result(unpicklable(err, name_of(batch.func)))
         records.append((index, status, payload, output))
     return _serde.dumps_result((executor_id(), records))
 
@@ -355,12 +367,13 @@ def parse_stop(text: str) -> tuple[int, ErrorInfo] | None:
         return None
 
 
-def _pickled(outcome: tuple[int, Status, Any], limit: int | None) -> tuple[int, Status, bytes]:
+def _pickled(outcome: tuple[int, Status, Any], limit: int | None, where: str) -> tuple[int, Status, bytes]:
     key, status, value = outcome
     try:
         return (key, *checked_payload(status, value, limit))
     except Exception as err:
-        return (key, Status.ERROR, _serde.dumps_result((error_info(err, "pickling the result"), None, host())))
+        output = value[1] if isinstance(value, tuple) and len(value) == 3 else None
+        return (key, Status.ERROR, _serde.dumps_result((unpicklable(err, where), output, host())))
 
 
 def rdd_exec_tasks(
@@ -374,7 +387,7 @@ def rdd_exec_tasks(
     """Classic Spark: mapPartitions over the task numbers; results travel as pickled bytes."""
     batch: CallBatch = _serde.loads(batch_bytes)
     for outcome in exec_records(batch, tasks, chunk, n_calls, once_tag, stop):
-        yield _pickled(outcome, batch.result_limit)
+        yield _pickled(outcome, batch.result_limit, name_of(batch.func))
 
 
 def spark_exec_tasks(
@@ -389,7 +402,7 @@ def spark_exec_tasks(
     batch: CallBatch = _serde.loads(batch_bytes)
     tasks = (t for id_batch in ids for t in id_batch.column(0).to_pylist())
     outcomes = exec_records(batch, tasks, chunk, n_calls, once_tag, stop)
-    yield from emit_many(_pickled(o, batch.result_limit) for o in outcomes)
+    yield from emit_many(_pickled(o, batch.result_limit, name_of(batch.func)) for o in outcomes)
 
 
 def _claim_executor(tag: str) -> bool:

@@ -3,6 +3,7 @@ this worker knows about the executor it serves."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import socket
@@ -36,6 +37,27 @@ class SplitTask:
     result_limit: int | None = None  # the context's max_result_size: no one result may exceed it
 
 
+#: What a user's function may raise that ends its call, not the worker: every Exception, sys.exit()
+#: and, in a worker process, KeyboardInterrupt (in the caller's own process that is Ctrl-C: it stops
+#: the job as Python does).
+IN_WORKER: tuple[type[BaseException], ...] = (Exception, SystemExit, KeyboardInterrupt)
+IN_PROCESS: tuple[type[BaseException], ...] = (Exception, SystemExit)
+
+
+def user_failures(in_process: bool) -> tuple[type[BaseException], ...]:
+    return IN_PROCESS if in_process else IN_WORKER
+
+
+def _message(err: BaseException) -> str:
+    if isinstance(err, SystemExit):
+        return f"the function called sys.exit({err.code!r}), which would end the process running it"
+    if isinstance(err, KeyboardInterrupt):
+        return "KeyboardInterrupt raised in the function"
+    if isinstance(err, MemoryError) and not str(err):
+        return "the worker ran out of memory (MemoryError)"
+    return str(err)
+
+
 def error_info(err: BaseException, where: str) -> ErrorInfo:
     """What a failed user call sends back: its exception's type, message and traceback, and where."""
     frames = traceback.format_exception(type(err), err, err.__traceback__)
@@ -43,11 +65,31 @@ def error_info(err: BaseException, where: str) -> ErrorInfo:
     text = "".join(f for f in frames if f"sparkdist{os.sep}_worker{os.sep}" not in f)
     return ErrorInfo(
         type=type(err).__name__,
-        message=str(err),
+        message=_message(err),
         traceback=text,
         where=getattr(err, "_sparkdist_where", where),
         host=host(),
     )
+
+
+@contextlib.contextmanager
+def running_note(folder: str | None, what: str) -> Iterator[None]:
+    """While the block runs, the file ``folder/<pid>`` says ``what`` (for the pool to name what a
+    worker that died was running); nothing without a folder."""
+    if folder is None or not what:
+        yield
+        return
+    path = os.path.join(folder, str(os.getpid()))
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(what)
+    except OSError:  # the note only improves an error message
+        path = ""
+    yield
+    if not path:
+        return
+    with contextlib.suppress(OSError):
+        os.remove(path)
 
 
 def host() -> str:
@@ -71,13 +113,20 @@ def checked_payload(status: Status, value: Any, limit: int | None) -> tuple[Stat
     return status, payload
 
 
-def emit(split: int, status: Status, value: Any, limit: int | None) -> Iterator[pa.RecordBatch]:
+def unpicklable(err: BaseException, where: str) -> ErrorInfo:
+    """The error sent back instead of a result of ``where`` that cannot be pickled."""
+    info = error_info(err, where)
+    info["message"] = f"the result of {where} cannot be pickled to send it back to the driver: {err}"
+    return info
+
+
+def emit(split: int, status: Status, value: Any, limit: int | None, where: str) -> Iterator[pa.RecordBatch]:
     import pyarrow as pa
 
     try:
         status, payload = checked_payload(status, value, limit)
     except Exception as err:
-        status, payload = Status.ERROR, _serde.dumps_result(error_info(err, "pickling the result"))
+        status, payload = Status.ERROR, _serde.dumps_result(unpicklable(err, where))
     parts = _serde.split_parts(payload)
     for i, part in enumerate(parts):
         yield pa.RecordBatch.from_pydict(
@@ -86,9 +135,9 @@ def emit(split: int, status: Status, value: Any, limit: int | None) -> Iterator[
         )
 
 
-def emit_outcome(outcome: Outcome, limit: int | None) -> Iterator[pa.RecordBatch]:
-    """Result rows for one outcome (its pickled value cut into parts)."""
-    return emit(*outcome, limit)
+def emit_outcome(outcome: Outcome, limit: int | None, where: str) -> Iterator[pa.RecordBatch]:
+    """Result rows for one outcome (its pickled value cut into parts) of the function named ``where``."""
+    return emit(*outcome, limit, where)
 
 
 def partition_id() -> int:

@@ -9,8 +9,18 @@ from typing import TYPE_CHECKING, Any
 
 from sparkdist import _serde
 from sparkdist._checks import name_of
-from sparkdist._protocol import ErrorInfo, Outcome, Status
-from sparkdist._worker.common import SplitTask, checked_payload, emit_outcome, error_info, partition_id
+from sparkdist._protocol import Outcome, Status
+from sparkdist._worker.common import (
+    IN_WORKER,
+    SplitTask,
+    checked_payload,
+    emit_outcome,
+    error_info,
+    partition_id,
+    running_note,
+    unpicklable,
+    user_failures,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,8 +35,9 @@ def _peek(chunks: Iterator[pd.DataFrame]) -> tuple[pd.DataFrame | None, Iterator
     return None, chunks
 
 
-def run_split(task: SplitTask, split: int, chunks: Iterator[pd.DataFrame]) -> Outcome:
-    """Call the user's function on one split; never raises for a user error."""
+def run_split(task: SplitTask, split: int, chunks: Iterator[pd.DataFrame], *, in_process: bool = False) -> Outcome:
+    """Call the user's function on one split; never raises for a user error (sys.exit() included;
+    KeyboardInterrupt too, except ``in_process``, where it is the caller's Ctrl-C)."""
     import itertools
 
     import pandas as pd
@@ -41,7 +52,7 @@ def run_split(task: SplitTask, split: int, chunks: Iterator[pd.DataFrame]) -> Ou
             others = [c for c in rest if len(c)]
             data = pd.concat([first, *others], ignore_index=True) if others else first.reset_index(drop=True)
         return Outcome(split, Status.OK, task.func(data, *task.args, **task.kwargs))
-    except Exception as err:
+    except user_failures(in_process) as err:
         return Outcome(split, Status.ERROR, error_info(err, name_of(task.func)))
 
 
@@ -59,28 +70,23 @@ def fold(reduce: Callable[[Any, Any], Any], outcomes: Iterable[Outcome]) -> Outc
             continue
         try:
             acc = Outcome(acc.split, Status.OK, reduce(acc.value, value))
-        except Exception as err:
+        except IN_WORKER as err:
             return Outcome(split, Status.ERROR, error_info(err, name_of(reduce)))
     return acc
 
 
-def run_local_payload(payload: bytes) -> bytes:
+def run_local_payload(payload: bytes, notes: str | None = None) -> bytes:
     """Entry point of LocalParallel's worker processes: a task travels as one pickled payload and
-    comes back as pickled bytes."""
+    comes back as pickled bytes. While it runs, a note in the folder ``notes`` says what."""
     task_bytes, split, source_split = _serde.loads(payload)
     task: SplitTask = _serde.loads(task_bytes)
-    split, status, value = run_split(task, split, source_split.chunks())
+    with running_note(notes, f"split {split} of '{name_of(task.func)}'"):
+        split, status, value = run_split(task, split, source_split.chunks())
     try:
         status, payload = checked_payload(status, value, task.result_limit)
     except Exception as err:
-        return _serde.dumps_result((split, Status.ERROR, _unpicklable_result(err, task)))
+        status, payload = Status.ERROR, _serde.dumps_result(unpicklable(err, name_of(task.func)))
     return _serde.dumps_result((split, status, payload))
-
-
-def _unpicklable_result(err: BaseException, task: SplitTask) -> ErrorInfo:
-    info = error_info(err, name_of(task.func))
-    info["message"] = f"the result of {name_of(task.func)} cannot be pickled to return it: {err}"
-    return info
 
 
 # ---------------------------------------------------------------------------------------------
@@ -88,12 +94,17 @@ def _unpicklable_result(err: BaseException, task: SplitTask) -> ErrorInfo:
 # the driver, so what Spark pickles is a reference to this module plus those bytes.
 
 
-def spark_map_frame(task_bytes: bytes, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """mapInArrow over a DataFrame: this partition is one split."""
+def spark_map_frame(
+    task_bytes: bytes, names: tuple[str, ...], batches: Iterator[pa.RecordBatch]
+) -> Iterator[pa.RecordBatch]:
+    """mapInArrow over a DataFrame whose columns were renamed by position: this partition is one
+    split, and its first ``len(names)`` columns get their own names back (none: a marker column
+    that carried the rows of an empty selection)."""
     task: SplitTask = _serde.loads(task_bytes)
     split = partition_id()
-    chunks = (b.to_pandas() for b in batches)
-    yield from emit_outcome(run_split(task, split, chunks), task.result_limit)
+    keep = list(range(len(names)))
+    chunks = (b.select(keep).rename_columns(list(names)).to_pandas() for b in batches)
+    yield from emit_outcome(run_split(task, split, chunks), task.result_limit, name_of(task.func))
 
 
 def spark_map_splits(task_bytes: bytes, splits_bytes: bytes, ids: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -102,7 +113,9 @@ def spark_map_splits(task_bytes: bytes, splits_bytes: bytes, ids: Iterator[pa.Re
     splits = _serde.loads(splits_bytes)
     for batch in ids:
         for split in batch.column(0).to_pylist():
-            yield from emit_outcome(run_split(task, split, splits[split].chunks()), task.result_limit)
+            yield from emit_outcome(
+                run_split(task, split, splits[split].chunks()), task.result_limit, name_of(task.func)
+            )
 
 
 def spark_map_fold_groups(
@@ -124,7 +137,9 @@ def spark_map_fold_groups(
             members = range(first, min(n_splits, first + group_size))
             folded = fold(reduce, (run_split(task, i, splits[i].chunks()) for i in members))
             yield from emit_outcome(
-                folded if folded is not None else Outcome(first, Status.EMPTY, None), task.result_limit
+                folded if folded is not None else Outcome(first, Status.EMPTY, None),
+                task.result_limit,
+                name_of(task.func),
             )
 
 
@@ -137,7 +152,7 @@ def spark_reduce_groups(
     for group, outcomes in _groups(_assemble(batches), group_size):
         folded = fold(reduce, outcomes)
         yield from emit_outcome(
-            folded if folded is not None else Outcome(group * group_size, Status.EMPTY, None), limit
+            folded if folded is not None else Outcome(group * group_size, Status.EMPTY, None), limit, name_of(reduce)
         )
 
 

@@ -74,6 +74,11 @@ class PemaAlgorithm:
     #: Passes over the data at most; 1 for single-pass algorithms.
     max_iters: int = 1
 
+    #: Refuse, before any pass, data whose used columns hold no value at all (when the driver can
+    #: tell without a job). The built-in algorithms set it; a user algorithm sees such data and
+    #: answers for it in :meth:`process_results` (RevoPemaR's ``PemaMean`` returns NA there).
+    requires_values: bool = False
+
     def initialize(self) -> None:
         """Set the fields to their starting values (called once, on the driver)."""
         raise NotImplementedError
@@ -216,7 +221,11 @@ def pema_compute(
             f"{type(algo).__name__}.vars_to_use must return a list of column names or None, got {columns!r}"
         )
     source = full.with_columns(columns) if columns is not None else full
-    empty = source.all_null_columns(list(columns) if columns is not None else source.column_names())
+    empty = (
+        source.all_null_columns(list(columns) if columns is not None else source.column_names())
+        if algo.requires_values
+        else None
+    )
     if empty:
         raise EmptyDataError(f"{type(algo).__name__}: columns {empty} have no non-missing values")
 

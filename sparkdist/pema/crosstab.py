@@ -23,6 +23,8 @@ class Crosstab(PemaAlgorithm):
     ([1, 1], [1, 0], [1, 2])
     """
 
+    requires_values = True
+
     def __init__(self, row: str, col: str) -> None:
         for name, value in (("row", row), ("col", col)):
             if not isinstance(value, str):

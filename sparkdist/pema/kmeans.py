@@ -41,6 +41,8 @@ class KMeans(PemaAlgorithm):
     ([[0.05, 0.05], [5.05, 5.05]], [2, 2])
     """
 
+    requires_values = True
+
     def __init__(
         self,
         columns: Sequence[str],

@@ -37,6 +37,8 @@ class LinearRegression(PemaAlgorithm):
     ([1.03, 1.98], 4)
     """
 
+    requires_values = True
+
     def __init__(self, y: str, x: Sequence[str], intercept: bool = True) -> None:
         self.x = check_terms("LinearRegression", y, x, intercept)
         self.y, self.intercept = y, intercept

@@ -38,6 +38,8 @@ class LogisticRegression(PemaAlgorithm):
     (True, [-3.0351, 1.214])
     """
 
+    requires_values = True
+
     def __init__(
         self, y: str, x: Sequence[str], intercept: bool = True, max_iters: int = 25, tol: float = 1e-10
     ) -> None:

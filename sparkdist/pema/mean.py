@@ -19,6 +19,8 @@ class Mean(PemaAlgorithm):
     3.0
     """
 
+    requires_values = True
+
     def __init__(self, column: str) -> None:
         if not isinstance(column, str):
             raise ArgumentTypeError(f"Mean(column): column must be a column name (str), got {column!r}")

@@ -25,6 +25,8 @@ class Summary(PemaAlgorithm):
     x      3        0   2.0  1.0  1.0  1.0  3.0
     """
 
+    requires_values = True
+
     def __init__(self, columns: Sequence[str] | None = None) -> None:
         if columns is not None and (isinstance(columns, str) or not all(isinstance(c, str) for c in columns)):
             raise ArgumentTypeError(f"Summary(columns=...) takes a list of column names, got {columns!r}")

@@ -65,8 +65,10 @@ def discover(
     filesystem: pafs.FileSystem | None = None,
     partitioning: str | pads.Partitioning | None = "hive",
     schema: pa.Schema | None = None,
+    read_table_files: bool = False,
 ) -> Discovery:
-    """List the files of ``paths``, read their footers (in parallel) and work out the schema."""
+    """List the files of ``paths``, read their footers (in parallel) and work out the schema. A
+    Delta Lake, Hudi or Iceberg table folder is refused unless ``read_table_files``."""
     fs: pafs.FileSystem | None = None
     entries: list[Entry] = []
     for path in paths:
@@ -75,7 +77,7 @@ def discover(
             fs = path_fs
         elif type(fs) is not type(path_fs):
             raise DataSourceError(f"all paths must be on one file system; '{path}' is on another than '{paths[0]}'")
-        entries += expand(path, path_fs, on_fs)
+        entries += expand(path, path_fs, on_fs, read_table_files=read_table_files)
     assert fs is not None
     entries = list({e.path: e for e in reversed(entries)}.values())[::-1]  # each file once, first mention wins
     footers = _read_footers(fs, [e.path for e in entries])
@@ -225,6 +227,12 @@ def _file_schema(paths: list[str], footers: list[Any], partition_names: Sequence
     schemas = []
     for path, meta in zip(paths, footers, strict=True):
         schema = meta.schema.to_arrow_schema()
+        twice = sorted({n for n in schema.names if schema.names.count(n) > 1})
+        if twice:
+            raise SchemaConflictError(
+                f"the Parquet file '{path}' has more than one column named {', '.join(repr(n) for n in twice)}; "
+                "rename them where the file is written (pyarrow and Spark cannot tell such columns apart)"
+            )
         schemas.append(schema)
         for fld in schema:
             if fld.name not in partition_names:

@@ -18,12 +18,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sparkdist._protocol import ROW_MARKER
 from sparkdist.errors import ColumnNotFoundError, InvalidArgumentError
 
 if TYPE_CHECKING:
     import pyarrow.compute as pc
+    from pyspark.sql import DataFrame
 
-__all__ = ["Filters", "spark_column"]
+__all__ = ["Filters", "select_columns", "spark_column"]
 
 _OPS = ("=", "==", "!=", "<", ">", "<=", ">=", "in", "not in")
 _FORM = (
@@ -138,3 +140,20 @@ def spark_column(name: str) -> Any:
     from pyspark.sql import functions as F
 
     return F.col("`" + name.replace("`", "``") + "`")
+
+
+def select_columns(df: DataFrame, columns: Sequence[str] | None) -> DataFrame:
+    """``df`` with only ``columns`` (all of them for None), found by their exact names: columns are
+    picked by position, so names Spark would resolve otherwise (``a.b``, a backtick, names that
+    differ only in case) are kept as they are. An empty selection keeps the row count: Spark sends
+    no rows for a DataFrame without columns, so a marker column the workers drop
+    (:data:`sparkdist._protocol.ROW_MARKER`) stands in."""
+    from pyspark.sql import functions as F
+
+    if columns is None:
+        return df
+    if not columns:
+        return df.select(F.lit(True).alias(ROW_MARKER))
+    names = list(df.columns)
+    by_position = [f"_{i}" for i in range(len(names))]
+    return df.toDF(*by_position).select(*[F.col(by_position[names.index(c)]).alias(c) for c in columns])

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sparkdist import _compat
 from sparkdist.errors import ArgumentTypeError, DataSourceError
-from sparkdist.sources.base import DataSource, LocalSplit, ValidationReport, frame_skew, schema_pairs
-from sparkdist.sources.filters import spark_column
+from sparkdist.sources.base import DataSource, LocalSplit, ReadingContext, ValidationReport, frame_skew, schema_pairs
+from sparkdist.sources.filters import select_columns
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -119,12 +119,21 @@ class SparkData(DataSource):
 
     def frame(self) -> DataFrame:
         """The DataFrame with the selected columns (names quoted: dots and spaces are kept as they are)."""
-        return self.df if self.columns is None else self.df.select(*[spark_column(c) for c in self.columns])
+        return select_columns(self.df, self.columns)
 
     def arrow_schema(self) -> pa.Schema:
+        import pyarrow as pa
         from pyspark.sql.pandas.types import to_arrow_schema
 
-        return to_arrow_schema(self.frame().schema)
+        return pa.schema([]) if self.columns == () else to_arrow_schema(self.frame().schema)
+
+    def prepare(self, context: ReadingContext) -> SparkData:
+        if _compat.is_stopped(_compat.session_of(self.df)):
+            raise DataSourceError(
+                "the Spark DataFrame passed as data belongs to a SparkSession that has been stopped; "
+                "create it again from a running session (or pass it as a pandas DataFrame)"
+            )
+        return self
 
     def readable_on(self, session: SparkSession | None) -> bool:
         return session is not None and _same_session(_compat.session_of(self.df), session)

@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from sparkdist._checks import check_positive_int
+from sparkdist._checks import check_bool, check_positive_int
 from sparkdist._current import get_compute_context
 from sparkdist.errors import DataSourceError, InvalidArgumentError
 from sparkdist.sources.base import (
@@ -28,13 +28,14 @@ from sparkdist.sources.base import (
     select_schema,
 )
 from sparkdist.sources.discovery import Discovery, RowGroup, discover
-from sparkdist.sources.filters import Filters, spark_column
+from sparkdist.sources.filters import Filters, select_columns
 from sparkdist.sources.frames import DEFAULT_ROWS_PER_CHUNK
 from sparkdist.sources.paths import (
     ArrowOpenError,
     cannot_open,
     normalize_paths,
     one_line,
+    refuse_table_folders,
     spark_reader_error,
     spark_uri,
 )
@@ -87,6 +88,11 @@ class ParquetData(DataSource):
         ``Partitioning`` is used as given; None reads no partition columns.
     schema : pyarrow.Schema, optional
         The schema to read the files with (default: the files' own, checked to agree).
+    read_table_files : bool
+        A folder of a Delta Lake, Apache Hudi or Apache Iceberg table is refused by default: its
+        Parquet files include ones the table has removed. Read such a table with Spark
+        (``spark.read.format("delta").load(path)``) and pass the DataFrame; True reads every
+        Parquet file of the folder anyway.
 
     Examples
     --------
@@ -109,6 +115,7 @@ class ParquetData(DataSource):
         filesystem: pafs.FileSystem | None = None,
         partitioning: str | pads.Partitioning | None = "hive",
         schema: pa.Schema | None = None,
+        read_table_files: bool = False,
     ) -> None:
         self.paths = normalize_paths(path) if filesystem is None else [os.fspath(p) for p in _as_list(path)]
         if engine not in ("auto", "arrow", "spark"):
@@ -117,6 +124,7 @@ class ParquetData(DataSource):
         self.rows_per_chunk = check_positive_int(rows_per_chunk, "rows_per_chunk") or DEFAULT_ROWS_PER_CHUNK
         self.split_bytes = check_positive_int(split_bytes, "split_bytes") or DEFAULT_SPLIT_BYTES
         self.filesystem, self.partitioning, self.schema = filesystem, partitioning, schema
+        self.read_table_files = check_bool(read_table_files, "read_table_files")
         _check_options(filesystem, partitioning, schema)
         self.filters = filters
         self._filters = None if filters is None else Filters.parse(filters)
@@ -136,7 +144,11 @@ class ParquetData(DataSource):
                 raise ArrowOpenError(str(known), path=known.path, reason=known.reason) from known.__cause__
             try:
                 found = discover(
-                    self.paths, filesystem=self.filesystem, partitioning=self.partitioning, schema=self.schema
+                    self.paths,
+                    filesystem=self.filesystem,
+                    partitioning=self.partitioning,
+                    schema=self.schema,
+                    read_table_files=self.read_table_files,
                 )
             except ArrowOpenError as err:
                 self._arrow_error = cannot_open(err.path, err.reason, "arrow") if self.engine == "arrow" else err
@@ -196,6 +208,8 @@ class ParquetData(DataSource):
         session = context.spark_session
         assert session is not None
         if self.engine == "spark":
+            if not self.read_table_files:
+                refuse_table_folders(self.paths, self.filesystem)
             new = self._engine_copy("spark")
             new._read_schema_with_spark(session, None)  # noqa: SLF001 - a copy of self
             return new
@@ -260,9 +274,7 @@ class ParquetData(DataSource):
         df = self._spark_read(session)
         if self._filters is not None:
             df = df.filter(self._filters.to_spark())
-        if self.columns is not None:
-            df = df.select(*[spark_column(c) for c in self.columns])
-        return df
+        return select_columns(df, self.columns)
 
     def _spark_read(self, session: SparkSession) -> DataFrame:
         """All columns through ``spark.read.parquet``."""

@@ -168,6 +168,12 @@ def spark_reader_error(paths: Sequence[str], err: BaseException, arrow_reason: s
     spark = one_line(err)
     not_found = any(t in spark for t in ("PATH_NOT_FOUND", "Path does not exist", "FileNotFoundException"))
     cls = DataNotFoundError if not_found else DataSourceError
+    if "COLUMN_ALREADY_EXISTS" in spark:
+        return DataSourceError(
+            f"Spark's reader (spark.read.parquet) cannot read the Parquet data at '{where}': {spark}. Spark "
+            "compares column names without case: read names that differ only in case with engine='arrow', "
+            "or set spark.sql.caseSensitive=true in the session."
+        )
     if arrow_reason is None:
         return cls(
             f"Spark's reader (spark.read.parquet) cannot read the Parquet data at '{where}': {spark}. Check the "
@@ -255,9 +261,62 @@ def _is_hidden(rel: str) -> bool:
     return any((part.startswith(("_", ".")) and "=" not in part) for part in rel.split("/") if part)
 
 
-def expand(path: str, fs: pafs.FileSystem, p: str) -> list[Entry]:
+#: Table formats whose folders hold Parquet files that a plain Parquet reading would get wrong
+#: (files the table has removed are still there): what marks them, and how Spark reads them.
+TABLE_FORMATS = (
+    ("Delta Lake", "_delta_log/", 'spark.read.format("delta").load(path)'),
+    ("Apache Hudi", ".hoodie/", 'spark.read.format("hudi").load(path)'),
+    ("Apache Iceberg", "metadata/", 'spark.read.format("iceberg").load(path) or spark.table(name)'),
+)
+
+
+def table_format(relative_paths: Sequence[str]) -> tuple[str, str, str] | None:
+    """The table format whose marker folder is among ``relative_paths`` (paths under a data folder)."""
+    for name, marker, how in TABLE_FORMATS:
+        for rel in relative_paths:
+            if rel.startswith(marker) and (marker != "metadata/" or rel.endswith(".metadata.json")):
+                return name, marker, how
+    return None
+
+
+def _table_folder_error(path: str, found: tuple[str, str, str]) -> DataSourceError:
+    name, marker, how = found
+    return DataSourceError(
+        f"'{path}' is a {name} table folder (it has {marker}): reading its Parquet files as plain Parquet "
+        "would include files the table has removed or replaced. Read the table with Spark "
+        f"({how}) and pass that DataFrame as data, or pass ParquetData(..., read_table_files=True) to read "
+        "every Parquet file in the folder anyway."
+    )
+
+
+def refuse_table_folders(paths: Sequence[str], filesystem: pafs.FileSystem | None = None) -> None:
+    """Raise if a folder among ``paths`` is a Delta Lake, Hudi or Iceberg table (looked up with
+    pyarrow without listing the data; paths pyarrow cannot open on the driver are not checked)."""
+    import pyarrow.fs as pafs
+
+    for path in paths:
+        if has_glob(path):
+            continue
+        try:
+            fs, p = arrow_filesystem(path, filesystem)
+            markers = [f"{p.rstrip('/')}/{marker.rstrip('/')}" for _, marker, _ in TABLE_FORMATS]
+            present = [i.path for i in fs.get_file_info(markers) if i.type == pafs.FileType.Directory]
+            listed = [
+                i.path[len(p.rstrip("/")) :].lstrip("/")
+                for folder in present
+                for i in fs.get_file_info(pafs.FileSelector(folder))
+            ]
+        except Exception:  # noqa: BLE001 - pyarrow cannot look there: Spark's reader alone decides
+            continue
+        found = table_format(listed)
+        if found is not None:
+            raise _table_folder_error(path, found)
+
+
+def expand(path: str, fs: pafs.FileSystem, p: str, *, read_table_files: bool = False) -> list[Entry]:
     """The files a user path names (``p`` on ``fs``): the path itself when it exists (a file, or the
-    visible non-empty files under a folder), else the matches of it as a glob pattern."""
+    visible non-empty files under a folder), else the matches of it as a glob pattern. A folder of a
+    Delta Lake, Hudi or Iceberg table is refused unless ``read_table_files``."""
     import pyarrow.fs as pafs
 
     try:
@@ -265,7 +324,7 @@ def expand(path: str, fs: pafs.FileSystem, p: str) -> list[Entry]:
         if info.type == pafs.FileType.File:
             return [Entry(p, p.rsplit("/", 1)[0] if "/" in p else "")]
         if info.type == pafs.FileType.Directory:
-            files = _files_under(fs, p)
+            files = _files_under(fs, p, refuse_tables=not read_table_files, shown=path)
             if not files:
                 raise DataNotFoundError(f"directory '{path}' holds no Parquet files")
             return [Entry(f, p) for f in files]
@@ -278,11 +337,16 @@ def expand(path: str, fs: pafs.FileSystem, p: str) -> list[Entry]:
         raise cannot_open(path, one_line(err)) from err
 
 
-def _files_under(fs: pafs.FileSystem, folder: str) -> list[str]:
+def _files_under(fs: pafs.FileSystem, folder: str, *, refuse_tables: bool = False, shown: str = "") -> list[str]:
     """Like Spark: hidden and "_" files are ignored, and so are 0-byte files (e.g. _SUCCESS markers)."""
     import pyarrow.fs as pafs
 
     infos = fs.get_file_info(pafs.FileSelector(folder, recursive=True))
+    found = table_format([i.path[len(folder) :].lstrip("/") for i in infos])
+    if found is not None and refuse_tables:
+        raise _table_folder_error(shown or folder, found)
+    if found is not None:  # read anyway: the data files, not the table's own (e.g. Iceberg's metadata/)
+        infos = [i for i in infos if not i.path[len(folder) :].lstrip("/").startswith(found[1])]
     return sorted(
         i.path for i in infos if i.type == pafs.FileType.File and i.size and not _is_hidden(i.path[len(folder) :])
     )

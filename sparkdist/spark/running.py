@@ -11,7 +11,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sparkdist import _compat, _reduce, _serde, _worker
-from sparkdist._protocol import RESULT_SCHEMA, CallRecord, Outcome, Status
+from sparkdist._checks import name_of
+from sparkdist._protocol import RESULT_SCHEMA, ROW_MARKER, CallRecord, Outcome, Status
 from sparkdist.context import CallWork, SplitWork
 from sparkdist.errors import ResultTooLargeError
 from sparkdist.spark.failures import first_line, is_spark_error, spark_failure
@@ -46,18 +47,45 @@ class Run:
                 _compat.interrupt_tag(self.session, self.tag)
 
 
+def _positional(frame: DataFrame) -> tuple[DataFrame, tuple[str, ...]]:
+    """The frame with its columns renamed ``_0, _1, ...`` by position (Spark's analyzer cannot
+    resolve every name in mapInArrow's input, e.g. one with a backtick), and the names the workers
+    give back; a lone row marker (an empty selection) gives no names."""
+    names = tuple(frame.columns)
+    if names == (ROW_MARKER,):
+        return frame, ()
+    return frame.toDF(*[f"_{i}" for i in range(len(names))]), names
+
+
+def units(kind: str, func: Any, size: int, total: int | None) -> Callable[[int], str]:
+    """What Spark task ``p`` of a job runs, for messages: e.g. "split 3 of 'f'", "calls 10-19 of 'f'"."""
+
+    def unit(p: int) -> str:
+        first = p * size
+        last = first + size - 1 if total is None else min(total, first + size) - 1
+        return (
+            f"{kind} {first} of '{name_of(func)}'" if last <= first else f"{kind}s {first}-{last} of '{name_of(func)}'"
+        )
+
+    return unit
+
+
 def run_splits(run: Run, work: SplitWork) -> list[Outcome]:
     """The task on every split of the source: a DataFrame of this session is mapped partition by
     partition; other sources are planned into splits that each task reads itself."""
     frame = work.source.spark_frame(run.session)
+    size, total = 1, None
     try:
         if frame is not None:
-            mapped = frame.mapInArrow(functools.partial(_worker.spark_map_frame, work.task_bytes), RESULT_SCHEMA)
+            frame, names = _positional(frame)
+            mapped = frame.mapInArrow(functools.partial(_worker.spark_map_frame, work.task_bytes, names), RESULT_SCHEMA)
             n_splits = _compat.known_partitions(frame) if work.reduce_bytes is not None else None
         else:
             splits = work.source.plan(run.slots)
             if not splits:
                 return []
+            total = len(splits)
+            size = _grouping(run, work, total)
             grouped = _planned(run, work, splits)
             if isinstance(grouped, list):
                 return grouped
@@ -70,8 +98,16 @@ def run_splits(run: Run, work: SplitWork) -> list[Outcome]:
         raise
     except Exception as err:
         if is_spark_error(err):
-            raise spark_failure(err) from None
+            raise spark_failure(err, units("split", work.task.func, size, total)) from None
         raise
+
+
+def _grouping(run: Run, work: SplitWork, n_splits: int) -> int:
+    """How many consecutive planned splits one task reads (and folds): more than 1 only with a
+    reduce and enough groups to fill every slot."""
+    size = _reduce.group_size(n_splits)
+    n_groups = -(-n_splits // size)
+    return size if work.reduce_bytes is not None and 1 < n_groups < n_splits and n_groups >= run.slots else 1
 
 
 def _planned(run: Run, work: SplitWork, splits: Sequence[Any]) -> DataFrame | list[Outcome]:
@@ -80,9 +116,9 @@ def _planned(run: Run, work: SplitWork, splits: Sequence[Any]) -> DataFrame | li
     stage; the outcomes are returned at once)."""
     n_splits = len(splits)
     splits_bytes = _serde.dumps(splits)
-    size = _reduce.group_size(n_splits)
-    n_groups = -(-n_splits // size)
-    if work.reduce_bytes is not None and 1 < n_groups < n_splits and n_groups >= run.slots:
+    size = _grouping(run, work, n_splits)
+    if size > 1 and work.reduce_bytes is not None:
+        n_groups = -(-n_splits // size)
         run.plan_units(n_splits, size)
         fold = functools.partial(
             _worker.spark_map_fold_groups, work.task_bytes, splits_bytes, work.reduce_bytes, size, n_splits
@@ -124,7 +160,7 @@ def calls_job(
             raise
         stopped = (watcher.stopped if watcher is not None else None) or _worker.parse_stop(str(err))
         if stopped is None:
-            raise spark_failure(err) from None
+            raise spark_failure(err, units("call", batch.func, 1 if once_tag else chunk, n_calls)) from None
         index, info = stopped  # continue_on_failure=False: the job was cancelled at the first failure
         return [CallRecord(index, Status.ERROR, info, None, info["host"])]
     finally:
