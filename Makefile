@@ -45,7 +45,7 @@ test-local: setup
 # local-cluster[2,1,1024]: executors in processes of their own, on this machine's install. The whole
 # Spark set runs against separate executors in test-standalone (a real cluster); here the files about
 # executors and their failures run (CI's 30-minute budget for all modes).
-CLUSTER_TESTS := tests/test_deploy.py tests/test_reliability.py tests/test_execute.py tests/test_spark.py
+CLUSTER_TESTS := tests/test_deploy.py tests/test_execute.py tests/test_reliability.py tests/test_spark.py
 test-cluster: setup
 	$(PYTEST) $(CLUSTER_TESTS) --spark-mode=cluster
 test-connect: setup

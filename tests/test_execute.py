@@ -210,7 +210,8 @@ def test_once_per_executor_keys_name_host_and_executor(spark_ctx):
     import socket
 
     got = sd.exec_job(os.getpid, once_per_executor=True, compute_context=spark_ctx)
-    assert sorted(k.split("/")[1] for k in got) == ["0", "1"]
+    ids = [k.split("/")[1] for k in got]  # Spark's executor ids ("0", "1"; later ones after a lost executor)
+    assert len(set(ids)) == 2 and all(i.isdigit() for i in ids), got
     assert all(k.startswith(socket.gethostname() + "/") for k in got)
     assert len(set(got.values())) == 2  # two different Python workers
 
