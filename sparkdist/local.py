@@ -104,6 +104,7 @@ class LocalParallelComputeContext(ComputeContext):
         self.n_workers = check_positive_int(n_workers, "n_workers", hint=" or None") or os.cpu_count() or 1
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._submitting = threading.Lock()  # a job's units are submitted at once, as progress sees them
         self._futures: dict[str, list[tuple[concurrent.futures.Future[bytes], int]]] = {}  # with their units
         self._kills = 0  # pools ended by a cancel: other jobs' work on them is run again
         # a folder private to this user where each worker notes what it runs, to name it if it dies
@@ -139,7 +140,8 @@ class LocalParallelComputeContext(ComputeContext):
         return future
 
     def progress(self, tag: str) -> tuple[int, int]:
-        futures = self._futures.get(tag, [])
+        with self._submitting:
+            futures = list(self._futures.get(tag, []))
         return sum(n for f, n in futures if f.done()), sum(n for _, n in futures)
 
     def release(self, tag: str) -> tuple[int, int]:
@@ -233,7 +235,8 @@ class LocalParallelComputeContext(ComputeContext):
         pending = set(range(len(units)))
         while pending:
             kills = self._kills
-            futures = {self._submit(fn, *units[i], units=sizes[i] if sizes else 1): i for i in sorted(pending)}
+            with self._submitting:
+                futures = {self._submit(fn, *units[i], units=sizes[i] if sizes else 1): i for i in sorted(pending)}
             try:
                 for future in concurrent.futures.as_completed(futures):
                     raw = future.result()
