@@ -48,8 +48,11 @@ test-local: setup
 CLUSTER_TESTS := tests/test_deploy.py tests/test_execute.py tests/test_reliability.py tests/test_spark.py
 test-cluster: setup
 	$(PYTEST) $(CLUSTER_TESTS) --spark-mode=cluster
+# Spark Connect with the server in this process (remote("local[2]")): the whole Spark set runs against a
+# separate Connect server in test-connect-server; here the files about jobs, calls and limits run.
+CONNECT_TESTS := tests/test_errors.py tests/test_execute.py tests/test_jobs.py tests/test_limits.py tests/test_spark.py
 test-connect: setup
-	$(PYTEST) tests --spark-mode=connect
+	$(PYTEST) $(CONNECT_TESTS) --spark-mode=connect
 # tests/_cluster.py starts a standalone master and 2 workers (and a Spark Connect server) on 127.0.0.1;
 # executors run .venv-executors (numpy, pandas, pyarrow only; built on first use from pip's cache)
 test-standalone: setup
