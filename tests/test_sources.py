@@ -420,3 +420,9 @@ def test_duplicate_column_names_in_a_file_are_named(tmp_path):
     pq.write_table(table, tmp_path / "dup.parquet")
     with pytest.raises(sd.SchemaConflictError, match=r"dup.parquet' has more than one column named 'a'"):
         sd.ParquetData(tmp_path).validate(sd.LocalComputeContext())
+
+
+def test_read_table_files_must_be_a_bool(tmp_path):
+    pq.write_table(pa.table({"x": [1.0]}), tmp_path / "a.parquet")
+    with pytest.raises(sd.ArgumentTypeError, match="read_table_files"):
+        sd.ParquetData(tmp_path, read_table_files="yes")

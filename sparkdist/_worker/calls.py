@@ -192,11 +192,13 @@ def _captured_output() -> Iterator[io.StringIO]:
 
 
 def run_calls(
-    batch: CallBatch, indices: Iterable[int], *, in_process: bool = False
+    batch: CallBatch, indices: Iterable[int], *, in_process: bool = False, notes: str | None = None
 ) -> Iterator[tuple[int, Status, Any, str | None]]:
-    """Run calls in order; after a failure, with stop_on_failure, the task's remaining calls are skipped."""
+    """Run calls in order; after a failure, with stop_on_failure, the task's remaining calls are
+    skipped. With ``notes``, a note there says which call runs (see :func:`running_note`)."""
     for index in indices:
-        record = run_call(batch, index, in_process=in_process)
+        with running_note(notes, f"call {index} of '{name_of(batch.func)}'"):
+            record = run_call(batch, index, in_process=in_process)
         yield record
         if record[1] == Status.ERROR and batch.stop_on_failure:
             return
@@ -206,14 +208,7 @@ def run_local_calls(batch_bytes: bytes, indices: list[int], notes: str | None = 
     """Entry point of LocalParallel's workers for exec_job (a note in ``notes`` says which call runs)."""
     batch: CallBatch = _serde.loads(batch_bytes)
     records: list[tuple[int, Status, bytes, str | None]] = []
-    calls = iter(run_calls(batch, indices))
-    while True:
-        where = f"call {indices[len(records)]} of '{name_of(batch.func)}'" if len(records) < len(indices) else ""
-        with running_note(notes, where):
-            record = next(calls, None)
-        if record is None:
-            break
-        index, status, value, output = record
+    for index, status, value, output in run_calls(batch, indices, notes=notes):
         try:
             status, payload = checked_payload(status, value, batch.result_limit)
         except Exception as err:

@@ -86,7 +86,7 @@ def run_splits(run: Run, work: SplitWork) -> list[Outcome]:
                 return []
             total = len(splits)
             size = _grouping(run, work, total)
-            grouped = _planned(run, work, splits)
+            grouped = _planned(run, work, splits, size)
             if isinstance(grouped, list):
                 return grouped
             mapped, n_splits = grouped, len(splits)
@@ -110,13 +110,12 @@ def _grouping(run: Run, work: SplitWork, n_splits: int) -> int:
     return size if work.reduce_bytes is not None and 1 < n_groups < n_splits and n_groups >= run.slots else 1
 
 
-def _planned(run: Run, work: SplitWork, splits: Sequence[Any]) -> DataFrame | list[Outcome]:
-    """Planned splits: ``spark.range(n)`` whose task i reads split i. With a reduce and enough groups
-    to fill every slot, each task reads and folds its own group of consecutive splits instead (one
+def _planned(run: Run, work: SplitWork, splits: Sequence[Any], size: int) -> DataFrame | list[Outcome]:
+    """Planned splits: ``spark.range(n)`` whose task i reads split i. With groups (``size`` > 1, from
+    :func:`_grouping`), each task reads and folds its own group of consecutive splits instead (one
     stage; the outcomes are returned at once)."""
     n_splits = len(splits)
     splits_bytes = _serde.dumps(splits)
-    size = _grouping(run, work, n_splits)
     if size > 1 and work.reduce_bytes is not None:
         n_groups = -(-n_splits // size)
         run.plan_units(n_splits, size)
