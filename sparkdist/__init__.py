@@ -33,6 +33,7 @@ from sparkdist.errors import (
     WorkerDiedError,
 )
 from sparkdist.execute import exec_job, task_rng
+from sparkdist.groups import GroupResult, GroupResults, exec_by
 from sparkdist.jobs import Job, JobTimeoutError, as_completed, get_jobs
 from sparkdist.local import LocalComputeContext, LocalParallelComputeContext
 from sparkdist.sources import DataSource, ParquetData, SparkData, ValidationReport
@@ -66,6 +67,8 @@ __all__ = [
     "DataSource",
     "DataSourceError",
     "EmptyDataError",
+    "GroupResult",
+    "GroupResults",
     "InvalidArgumentError",
     "Job",
     "JobError",
@@ -86,6 +89,7 @@ __all__ = [
     "__version__",
     "as_completed",
     "distribute_job",
+    "exec_by",
     "exec_job",
     "get_jobs",
     "get_compute_context",

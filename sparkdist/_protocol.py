@@ -24,6 +24,7 @@ __all__ = [
     "RESULT_SCHEMA",
     "ROW_MARKER",
     "CallRecord",
+    "GroupRecord",
     "ErrorInfo",
     "Outcome",
     "Status",
@@ -78,6 +79,16 @@ class CallRecord(NamedTuple):
     where: str  # host and executor (or process) it ran on
 
 
+class GroupRecord(NamedTuple):
+    """One exec_by group as the driver receives it."""
+
+    keys: tuple[Any, ...]  # the group's key values, in the order of the key columns
+    status: Status
+    value: Any  # the result, or an ErrorInfo
+    output: str | None  # what it printed, when captured
+    where: str  # host and process (and Spark task) it ran in
+
+
 #: Schema of every row that sparkdist's Spark tasks emit.
 RESULT_SCHEMA = "split long, part int, nparts int, status string, payload binary"
 
@@ -115,9 +126,12 @@ def job_error(info: ErrorInfo, split: int, func: Any, what: str = "split") -> Jo
     )
 
 
-def task_error(info: ErrorInfo, index: int, name: Any, func: Any) -> TaskError:
-    """The TaskError standing in a failed exec_job call's slot."""
-    call = f"call {index}" + (f" ({name!r})" if name is not None else "")
+def task_error(info: ErrorInfo, index: int, name: Any, func: Any, *, keys: dict[str, Any] | None = None) -> TaskError:
+    """The TaskError standing in a failed exec_job call's slot (or exec_by group's: ``keys``)."""
+    if keys is not None:
+        call = "the group " + ", ".join(f"{k}={v!r}" for k, v in keys.items())
+    else:
+        call = f"call {index}" + (f" ({name!r})" if name is not None else "")
     return TaskError(
         f"{call} of {info.get('where') or name_of(func)!r} failed with {info['type']}: {info['message']}\n"
         f"on {info['host']}; last frames of the remote traceback:\n{_tail(info)}",
@@ -127,4 +141,5 @@ def task_error(info: ErrorInfo, index: int, name: Any, func: Any) -> TaskError:
         index=index,
         name=name,
         host=info["host"],
+        keys=keys,
     )

@@ -17,12 +17,12 @@ import concurrent.futures
 import contextlib
 import contextvars
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sparkdist._checks import check_bool
-from sparkdist._worker import CallBatch, SplitTask
+from sparkdist._worker import CallBatch, GroupTask, SplitTask
 from sparkdist.errors import ArgumentTypeError, InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -31,10 +31,19 @@ if TYPE_CHECKING:
     import pyarrow.fs as pafs
     from pyspark.sql import DataFrame, SparkSession
 
-    from sparkdist._protocol import CallRecord, Outcome
+    from sparkdist._protocol import CallRecord, GroupRecord, Outcome
     from sparkdist._worker import SplitReader
 
-__all__ = ["DEFAULT_MAX_RESULT_SIZE", "CallWork", "ComputeContext", "SplitSource", "SplitWork", "parse_size"]
+__all__ = [
+    "DEFAULT_MAX_RESULT_SIZE",
+    "CallWork",
+    "ComputeContext",
+    "GroupSource",
+    "GroupWork",
+    "SplitSource",
+    "SplitWork",
+    "parse_size",
+]
 
 #: The job (its tag) that the code running in this thread or asyncio task belongs to.
 active_tag: contextvars.ContextVar[str | None] = contextvars.ContextVar("sparkdist_job_tag", default=None)
@@ -84,6 +93,12 @@ class SplitSource(Protocol):
     def readable_on(self, session: SparkSession | None) -> bool: ...
 
 
+class GroupSource(Protocol):
+    """What a context asks of a data source whose rows it regroups by key (every DataSource has it)."""
+
+    def shuffle_frame(self, session: SparkSession) -> DataFrame | None: ...
+
+
 @dataclass(frozen=True)
 class SplitWork:
     """A distribute_job for a context: the task, pickled when the context sends work elsewhere
@@ -107,6 +122,19 @@ class CallWork:
     once: bool = False
 
 
+@dataclass(frozen=True)
+class GroupWork:
+    """An exec_by whose groups a context forms itself by moving rows between its workers (Spark:
+    one shuffle by the keys): the task, pickled, and the data source."""
+
+    task: GroupTask
+    task_bytes: bytes
+    source: GroupSource
+    #: With exec_by's ``filter``: given every group's keys and row count, returns the groups to run
+    #: (their :func:`sparkdist._worker.same_keys`).
+    choose: Callable[[list[tuple[Any, ...]], list[int]], frozenset[tuple[Any, ...]]] | None = None
+
+
 class ComputeContext(abc.ABC):
     """Base class of compute contexts: where work runs. Every context is a context manager that makes
     it current for the block and restores the previous one on exit (also on an exception).
@@ -125,7 +153,7 @@ class ComputeContext(abc.ABC):
 
     What a context implements (for sparkdist's own modules): :attr:`is_distributed`,
     :attr:`task_slots`, :meth:`run_splits`, :meth:`run_calls`; and, where it differs from the
-    in-process default, :attr:`ships_work`, :attr:`spark_session`, :meth:`executors_can_open`,
+    in-process default, :meth:`run_groups`, :attr:`ships_work`, :attr:`spark_session`, :meth:`executors_can_open`,
     :meth:`accepts`, :meth:`job_scope`, :meth:`cancel`, :meth:`progress`, :meth:`release`.
     """
 
@@ -187,6 +215,12 @@ class ComputeContext(abc.ABC):
         """Whether the executors can process ``source`` split-wise (without it passing through the
         driver). Starts nothing."""
         return False
+
+    def run_groups(self, work: GroupWork) -> list[GroupRecord] | None:
+        """Form exec_by's groups where the data is, by moving rows between workers (Spark: one
+        shuffle by the keys), and run the task on each; None when this context does not (the groups
+        are then formed on the driver, or from a hive layout, and run as calls)."""
+        return None
 
     def check_usable(self) -> None:  # noqa: B027 - a hook with a do-nothing default
         """Raise a ComputeContextError when the context cannot run work (e.g. a stopped session)."""

@@ -137,6 +137,8 @@ class TaskError(SparkDistError, RuntimeError):
         The call's position; ``name`` is its key when ``elem_args`` was a dict.
     host : str
         Where it ran (host, process, and the Spark executor where known).
+    keys : dict or None
+        For a group of :func:`sparkdist.exec_by`: its key values (``index`` is then its position).
     """
 
     def __init__(
@@ -149,6 +151,7 @@ class TaskError(SparkDistError, RuntimeError):
         index: int = -1,
         name: object = None,
         host: str = "",
+        keys: dict[str, object] | None = None,
     ) -> None:
         super().__init__(message)
         self.remote_type = remote_type
@@ -157,6 +160,7 @@ class TaskError(SparkDistError, RuntimeError):
         self.index = index
         self.name = name
         self.host = host
+        self.keys = keys
 
 
 class ResultTooLargeError(SparkDistError, MemoryError):

@@ -34,7 +34,7 @@ def task_rng() -> np.random.Generator:
     """
     rng = _worker.current_task_rng()
     if rng is None:
-        raise SparkDistError("task_rng() can only be called inside a function run by exec_job")
+        raise SparkDistError("task_rng() can only be called inside a function run by exec_job or exec_by")
     return cast("np.random.Generator", rng)
 
 

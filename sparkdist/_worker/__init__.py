@@ -3,7 +3,7 @@
 Small module-level functions only. They import heavy modules inside, and never capture a
 SparkSession, a compute context or ``self``: what they need arrives as pickled bytes made on the
 driver. ``common`` holds the shared records and result rows, ``splits`` distribute_job's side,
-``calls`` exec_job's, ``probes`` the questions sparkdist asks executors.
+``calls`` exec_job's, ``groups`` exec_by's, ``probes`` the questions sparkdist asks executors.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from sparkdist._worker.calls import (
     spark_exec_tasks,
 )
 from sparkdist._worker.common import SplitReader, SplitTask
+from sparkdist._worker.groups import GroupCall, GroupTask, same_keys, spark_group_frames
 from sparkdist._worker.probes import PROBE_SCHEMA, probe_files, probe_slots
 from sparkdist._worker.splits import (
     fold,
@@ -34,6 +35,8 @@ from sparkdist._worker.splits import (
 __all__ = [
     "PROBE_SCHEMA",
     "CallBatch",
+    "GroupCall",
+    "GroupTask",
     "SplitReader",
     "SplitTask",
     "StopJob",
@@ -48,7 +51,9 @@ __all__ = [
     "run_local_calls",
     "run_local_payload",
     "run_split",
+    "same_keys",
     "spark_exec_tasks",
+    "spark_group_frames",
     "spark_map_fold_groups",
     "spark_map_frame",
     "spark_map_splits",

@@ -59,7 +59,7 @@ class CallBatch:
 _rng_var: Any = None  # contextvars.ContextVar, created lazily
 
 
-def _rng_holder() -> Any:
+def rng_holder() -> Any:
     global _rng_var
     if _rng_var is None:
         import contextvars
@@ -73,7 +73,7 @@ _UNSEEDED = object()
 
 def current_task_rng() -> Any:
     """The numpy Generator of the exec_job call running in this thread, or None outside a call."""
-    holder = _rng_holder()
+    holder = rng_holder()
     rng = holder.get()
     if rng is _UNSEEDED:  # no rng_seed: a fresh unseeded stream, made only when asked for
         import numpy as np
@@ -102,8 +102,8 @@ def run_call(batch: CallBatch, index: int, *, in_process: bool = False) -> tuple
     before, restored after) until it ends.
     """
     args, kwargs = _call_args(batch, index)
-    holder = _rng_holder()
-    with _seeded_globals(batch.rng_seed, index) as rng, _captured_output() as buffer:
+    holder = rng_holder()
+    with seeded_globals(batch.rng_seed, (index,)) as rng, captured_output() as buffer:
         token = holder.set(rng)
         try:
             status, value = Status.OK, batch.func(*args, **kwargs)
@@ -118,9 +118,10 @@ _globals_lock = threading.RLock()
 
 
 @contextlib.contextmanager
-def _seeded_globals(seed: int | None, index: int) -> Iterator[Any]:
-    """With a seed: Python's ``random`` and numpy's global state seeded for call ``index`` (and put
-    back afterwards), yielding the call's own Generator; without: yields the unseeded marker."""
+def seeded_globals(seed: int | None, spawn_key: tuple[int, ...]) -> Iterator[Any]:
+    """With a seed: Python's ``random`` and numpy's global state seeded for the call that
+    ``spawn_key`` names (exec_job: ``(index,)``; exec_by: words of the group's keys), and put back
+    afterwards, yielding the call's own Generator; without: yields the unseeded marker."""
     if seed is None:
         yield _UNSEEDED
         return
@@ -129,7 +130,7 @@ def _seeded_globals(seed: int | None, index: int) -> Iterator[Any]:
     import numpy as np
 
     # negative seeds (R takes them) get streams of their own: a sign word is added to the entropy
-    seq = np.random.SeedSequence(entropy=seed if seed >= 0 else [-seed, 1], spawn_key=(index,))
+    seq = np.random.SeedSequence(entropy=seed if seed >= 0 else [-seed, 1], spawn_key=spawn_key)
     state = seq.generate_state(4)
     with _globals_lock:  # the generators are process-wide: one seeded call at a time
         saved = random.getstate(), np.random.get_state()
@@ -167,7 +168,7 @@ _capturing = 0
 
 
 @contextlib.contextmanager
-def _captured_output() -> Iterator[io.StringIO]:
+def captured_output() -> Iterator[io.StringIO]:
     """Capture what this thread prints (stdout and stderr) into a fresh buffer. ``sys.stdout`` and
     ``sys.stderr`` are replaced by per-thread dispatchers while any call captures, and put back
     (unless someone replaced them meanwhile) when the last one ends."""

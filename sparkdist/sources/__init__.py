@@ -28,11 +28,21 @@ from typing import Any
 
 from sparkdist import _compat
 from sparkdist.errors import ArgumentTypeError
-from sparkdist.sources.base import DataSource, LocalSplit, ValidationReport
-from sparkdist.sources.frames import PandasData, SparkData
+from sparkdist.sources.base import DataSource, KeyGroup, LocalSplit, ValidationReport
+from sparkdist.sources.frames import FrameSplit, PandasData, SparkData
 from sparkdist.sources.parquet import ParquetData
 
-__all__ = ["DataSource", "LocalSplit", "PandasData", "ParquetData", "SparkData", "ValidationReport", "as_data_source"]
+__all__ = [
+    "DataSource",
+    "FrameSplit",
+    "KeyGroup",
+    "LocalSplit",
+    "PandasData",
+    "ParquetData",
+    "SparkData",
+    "ValidationReport",
+    "as_data_source",
+]
 
 
 def as_data_source(data: Any, *, columns: Sequence[str] | None = None) -> DataSource:

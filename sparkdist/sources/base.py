@@ -7,7 +7,7 @@ import abc
 import statistics
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from sparkdist._checks import check_columns
 from sparkdist._current import get_compute_context
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from sparkdist.context import ComputeContext
 
-__all__ = ["DataSource", "LocalSplit", "ReadingContext", "ValidationReport"]
+__all__ = ["DataSource", "KeyGroup", "LocalSplit", "ReadingContext", "ValidationReport"]
 
 
 class ReadingContext(Protocol):
@@ -77,6 +77,15 @@ class LocalSplit(abc.ABC):
         """The split's rows, chunk by chunk."""
 
 
+class KeyGroup(NamedTuple):
+    """One exec_by group the driver planned without reading rows: its keys, the split that holds
+    exactly its rows, and how many rows that is."""
+
+    keys: tuple[Any, ...]
+    split: LocalSplit
+    rows: int
+
+
 class DataSource(abc.ABC):
     """Base of all data sources.
 
@@ -114,6 +123,16 @@ class DataSource(abc.ABC):
 
     def spark_frame(self, session: SparkSession) -> DataFrame | None:
         """A DataFrame of ``session`` whose partitions are the splits, or None: read from :meth:`plan`."""
+        return None
+
+    def shuffle_frame(self, session: SparkSession) -> DataFrame | None:
+        """A DataFrame of ``session`` with the source's rows, for work that regroups them (exec_by),
+        or None when the executors cannot read the source that way."""
+        return self.spark_frame(session)
+
+    def key_groups(self, keys: Sequence[str]) -> list[KeyGroup] | None:
+        """The groups of ``keys`` where the layout of the data already separates them (Parquet's hive
+        folders), planned without reading rows; None otherwise."""
         return None
 
     def readable_on(self, session: SparkSession | None) -> bool:

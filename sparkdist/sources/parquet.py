@@ -20,6 +20,7 @@ from sparkdist._current import get_compute_context
 from sparkdist.errors import DataSourceError, InvalidArgumentError
 from sparkdist.sources.base import (
     DataSource,
+    KeyGroup,
     LocalSplit,
     ReadingContext,
     ValidationReport,
@@ -39,7 +40,7 @@ from sparkdist.sources.paths import (
     spark_reader_error,
     spark_uri,
 )
-from sparkdist.sources.planning import ParquetSplit, all_null, group_row_groups
+from sparkdist.sources.planning import ParquetSplit, all_null, group_row_groups, hive_groups
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -275,6 +276,25 @@ class ParquetData(DataSource):
         if self._filters is not None:
             df = df.filter(self._filters.to_spark())
         return select_columns(df, self.columns)
+
+    def shuffle_frame(self, session: SparkSession) -> DataFrame | None:
+        """Spark's reader, unless the files are on a pyarrow filesystem or the filters are an Arrow
+        expression (Spark cannot take either)."""
+        if self.engine == "spark":
+            return self.spark_frame(session)
+        if self.filesystem is not None or (self._filters is not None and self._filters.expression is not None):
+            return None
+        return self._engine_copy("spark").spark_frame(session)
+
+    def key_groups(self, keys: Sequence[str]) -> list[KeyGroup] | None:
+        """One group per value of ``keys`` when they are hive partition columns (each group: the files
+        of its folders, rows counted from footers); None otherwise, or with row filters."""
+        if self.engine != "arrow" or self._filters is not None or self._spark_schema is not None:
+            return None
+        disc = self._discover()
+        if not keys or not set(keys) <= set(disc.partition_names):
+            return None
+        return hive_groups(disc, list(keys), self.columns, self.rows_per_chunk)
 
     def _spark_read(self, session: SparkSession) -> DataFrame:
         """All columns through ``spark.read.parquet``."""

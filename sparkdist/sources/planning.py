@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sparkdist.errors import DataSourceError
-from sparkdist.sources.base import LocalSplit
+from sparkdist.sources.base import KeyGroup, LocalSplit
 from sparkdist.sources.discovery import Discovery, RowGroup
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["MIN_SPLIT_BYTES", "ParquetSplit", "all_null", "group_row_groups"]
+__all__ = ["MIN_SPLIT_BYTES", "ParquetSplit", "all_null", "group_row_groups", "hive_groups"]
 
 #: No split is planned below this size unless the data is that small.
 MIN_SPLIT_BYTES = 1024 * 1024
@@ -96,4 +96,33 @@ def group_row_groups(rgs: list[RowGroup], slots: int, split_bytes: int) -> list[
             size = 0
         groups[-1].append(rg)
         size += rg.bytes
+    return groups
+
+
+def hive_groups(
+    disc: Discovery, keys: list[str], columns: tuple[str, ...] | None, rows_per_chunk: int
+) -> list[KeyGroup]:
+    """exec_by groups straight from hive folders: the files whose partition values of ``keys`` agree
+    form one group (a folder missing a key's value, ``__HIVE_DEFAULT_PARTITION__``, has null there)."""
+    import pyarrow.dataset as pads
+
+    files: dict[tuple[Any, ...], list[int]] = {}
+    for index, f in enumerate(disc.files):
+        values = pads.get_partition_keys(f.partition_expression)
+        files.setdefault(tuple(values.get(k) for k in keys), []).append(index)
+    by_file: dict[int, list[RowGroup]] = {}
+    for rg in disc.row_groups:
+        by_file.setdefault(rg.file, []).append(rg)
+    groups: list[KeyGroup] = []
+    for key, members in files.items():
+        pieces = tuple(
+            (disc.files[i].path, tuple(rg.id for rg in by_file[i]), disc.files[i].partition_expression)
+            for i in members
+            if by_file.get(i)
+        )
+        rows = sum(rg.rows for i in members for rg in by_file.get(i, []))
+        if rows:
+            groups.append(
+                KeyGroup(key, ParquetSplit(disc.filesystem, pieces, disc.schema, columns, None, rows_per_chunk), rows)
+            )
     return groups

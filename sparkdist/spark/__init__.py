@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 from sparkdist import _compat
 from sparkdist._checks import check_optional_bool, check_positive_int, check_str, name_of
-from sparkdist.context import DEFAULT_MAX_RESULT_SIZE, CallWork, ComputeContext, SplitSource, SplitWork, active_tag
+from sparkdist.context import (
+    DEFAULT_MAX_RESULT_SIZE,
+    CallWork,
+    ComputeContext,
+    GroupWork,
+    SplitSource,
+    SplitWork,
+    active_tag,
+)
 from sparkdist.errors import ArgumentTypeError, InvalidArgumentError, SessionStoppedError
 from sparkdist.spark import running
 from sparkdist.spark.failures import first_line
@@ -29,7 +37,7 @@ if TYPE_CHECKING:
     import pyarrow.fs as pafs
     from pyspark.sql import SparkSession
 
-    from sparkdist._protocol import CallRecord, Outcome
+    from sparkdist._protocol import CallRecord, GroupRecord, Outcome
 
 __all__ = ["SLOTS_PROBE_TTL", "SparkComputeContext", "package_zip"]
 
@@ -272,6 +280,14 @@ class SparkComputeContext(ComputeContext):
             if len({r.where for r in records}) >= expected:
                 break
         return records
+
+    def run_groups(self, work: GroupWork) -> list[GroupRecord] | None:
+        session = self._ready()
+        frame = work.source.shuffle_frame(session)
+        if frame is None:
+            return None
+        _compat.set_job_description(session, f"sparkdist exec_by: {name_of(work.task.func)}")
+        return running.groups_job(self._run(session), work, frame)
 
     # -- jobs: tags, cancel, progress ------------------------------------------------------------
 

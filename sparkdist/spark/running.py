@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from sparkdist import _compat, _reduce, _serde, _worker
 from sparkdist._checks import name_of
-from sparkdist._protocol import RESULT_SCHEMA, ROW_MARKER, CallRecord, Outcome, Status
-from sparkdist.context import CallWork, SplitWork
+from sparkdist._protocol import RESULT_SCHEMA, ROW_MARKER, CallRecord, GroupRecord, Outcome, Status
+from sparkdist.context import CallWork, GroupWork, SplitWork
 from sparkdist.errors import ResultTooLargeError
 from sparkdist.spark.failures import first_line, is_spark_error, spark_failure
 from sparkdist.spark.tracking import StopWatcher
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import pyarrow.fs as pafs
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["Run", "calls_job", "probe_files", "probe_slots", "run_splits", "slots_from_probe"]
+__all__ = ["Run", "calls_job", "groups_job", "probe_files", "probe_slots", "run_splits", "slots_from_probe"]
 
 
 class Run:
@@ -166,6 +166,36 @@ def calls_job(
         if watcher is not None:
             watcher.close()
     return [CallRecord(o.split, o.status, *o.value) for o in outcomes]
+
+
+def groups_job(run: Run, work: GroupWork, frame: DataFrame) -> list[GroupRecord]:
+    """exec_by by one shuffle: ``frame``'s rows repartitioned by the keys and sorted within partitions
+    (DataFrame operations only), each partition's groups streamed to the function as they pass."""
+    task = work.task
+    frame, names = _positional(frame)
+    key_idx = tuple(names.index(k) for k in task.keys)
+    by = [f"_{i}" for i in key_idx]
+    try:
+        selected = None
+        if work.choose is not None:  # the filter sees every group's keys and rows first: one small job
+            counts = frame.groupBy(*by).count().collect()
+            selected = work.choose([tuple(row[:-1]) for row in counts], [int(row[-1]) for row in counts])
+            if not selected:
+                return []
+        func = functools.partial(_worker.spark_group_frames, work.task_bytes, _serde.dumps(selected), names, key_idx)
+        partitions = 2 * run.slots  # more tasks than slots evens out groups of uneven size
+        mapped = frame.repartition(partitions, *by).sortWithinPartitions(*by).mapInArrow(func, RESULT_SCHEMA)
+        outcomes = _reduce.collect_outcomes(mapped, run.limit, "group", until_error=task.stop_on_failure)
+    except ResultTooLargeError:
+        run.stop_rest()
+        raise
+    except Exception as err:
+        if is_spark_error(err):
+            raise spark_failure(err, lambda p: f"the groups of partition {p} of '{name_of(task.func)}'") from None
+        raise
+    if task.stop_on_failure and any(o.status == Status.ERROR for o in outcomes):
+        run.stop_rest()  # the first failure ends the job: stop the tasks still running
+    return [GroupRecord(o.value[0], o.status, *o.value[1:]) for o in outcomes]
 
 
 def probe_slots(session: SparkSession) -> tuple[int, int]:
