@@ -232,10 +232,10 @@ def _check_signature(func: Callable[..., Any], args: tuple[Any, ...], kwargs: di
     try:
         signature.bind(None, None, *args, **kwargs)
     except TypeError as err:
+        shared = f", then the {len(args)} positional and {len(kwargs)} keyword arguments given to exec_by"
         raise ArgumentTypeError(
-            f"func {name_of(func)!r} must take two positional arguments, keys (a dict) and the group's rows, "
-            f"followed by the {len(args)} positional and {len(kwargs)} keyword arguments given to exec_by; "
-            f"its signature is {name_of(func)}{signature}: {err}"
+            f"func {name_of(func)!r} must take two positional arguments, keys (a dict) and the group's rows"
+            f"{shared if args or kwargs else ''}; its signature is {name_of(func)}{signature}: {err}"
         ) from None
 
 
@@ -320,7 +320,9 @@ def _group_in_driver(source: DataSource, keys: tuple[str, ...]) -> list[KeyGroup
     bounds = np.flatnonzero(np.diff(ids[order])) + 1
     members = np.split(order, bounds)
     firsts = [int(m[0]) for m in members]
-    key_rows = pa.Table.from_pandas(frame.iloc[firsts][list(keys)], preserve_index=False).to_pylist()
+    # key values typed as the source's schema says (pandas turns an int column with nulls into floats)
+    schema = pa.schema([source.arrow_schema().field(k) for k in keys])
+    key_rows = pa.Table.from_pandas(frame.iloc[firsts][list(keys)], schema=schema, preserve_index=False).to_pylist()
     return [
         KeyGroup(tuple(row[k] for k in keys), FrameSplit(frame.take(m)), len(m))
         for row, m in zip(key_rows, members, strict=True)
