@@ -251,7 +251,7 @@ def _finish(
             f"{failures} of {n_calls if not once else len(records)} calls of {name_of(func)!r} failed; "
             "their slots hold TaskError objects",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=5,
         )
     if once:
         return {r.where: value for r, value in zip(records, values, strict=True)}
