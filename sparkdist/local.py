@@ -329,7 +329,7 @@ def _how_it_ended(code: int | None) -> str:
             name = f"signal {-code}"
         return f"killed by {name}" + (" (e.g. by the out-of-memory killer)" if name == "SIGKILL" else "")
     ended = "exited" if code is None else f"exited with code {code}"
-    return f"{ended} without a result or an error (os._exit() in the function, or a crash)"
+    return f"{ended} without a result or an error (a crash, or an exit outside the function's own call)"
 
 
 def _own_copy(value: Any) -> Any:

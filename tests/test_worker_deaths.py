@@ -5,9 +5,10 @@ pema_compute, in every context. Each gives a sparkdist error (or a TaskError in 
 naming the kind of death, the function, the split or call and the host; the caller's process
 survives; the same context then runs a correct job.
 
-Where the function runs in the caller's own process (LocalComputeContext), os._exit and SIGKILL
-end that process, as they would without sparkdist, so they are not in its table; there a
-KeyboardInterrupt is the caller's own Ctrl-C and stops the job as Python does.
+In a worker, os._exit(n) in the function ends its call (a SystemExit naming os._exit), not the worker;
+SIGKILL ends the worker, which is named as died. Where the function runs in the caller's own process
+(LocalComputeContext), os._exit and SIGKILL end that process, as they would without sparkdist, so they
+are not in its table; there a KeyboardInterrupt is the caller's own Ctrl-C and stops the job as Python does.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ KINDS = {
     "MemoryError": "MemoryError",
     "RecursionError": "RecursionError",
     "KeyboardInterrupt": "KeyboardInterrupt",
-    "os._exit": None,
+    "os._exit": "SystemExit",  # caught in workers: the call fails, naming os._exit(3)
     "SIGKILL": None,
 }
 
@@ -100,6 +101,8 @@ def check_job_error(err: BaseException, kind: str, what: str) -> None:
     else:
         assert err.remote_type == expected, text
         assert expected in text and re.search(r"\bon \S+ \(", text), text
+    if kind == "os._exit":
+        assert "os._exit(3)" in text, text
     assert what in text, text
 
 

@@ -27,6 +27,7 @@ from sparkdist._worker.common import (
     executor_facts,
     executor_id,
     files_root,
+    guard_exit,
     host,
     running_note,
     unpicklable,
@@ -106,7 +107,8 @@ def run_call(batch: CallBatch, index: int, *, in_process: bool = False) -> tuple
     with seeded_globals(batch.rng_seed, (index,)) as rng, captured_output() as buffer:
         token = holder.set(rng)
         try:
-            status, value = Status.OK, batch.func(*args, **kwargs)
+            with guard_exit(in_process):
+                status, value = Status.OK, batch.func(*args, **kwargs)
         except user_failures(in_process) as err:
             status, value = Status.ERROR, error_info(err, name_of(batch.func))
         finally:

@@ -7,6 +7,7 @@ import contextlib
 import functools
 import os
 import socket
+import threading
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -48,7 +49,44 @@ def user_failures(in_process: bool) -> tuple[type[BaseException], ...]:
     return IN_PROCESS if in_process else IN_WORKER
 
 
+class ExitCalled(SystemExit):
+    """``os._exit(n)`` called by the user's function in a worker process: it ends that call (reported
+    as a SystemExit that names os._exit), not the worker, which would die without a word."""
+
+
+_exit_guard = threading.local()
+_real_exit: Callable[[int], Any] | None = None
+
+
+def _guarded_exit(code: int) -> Any:
+    if getattr(_exit_guard, "active", False) and getattr(_exit_guard, "pid", None) == os.getpid():
+        raise ExitCalled(code)
+    assert _real_exit is not None
+    return _real_exit(code)  # a child the function forked, or code outside a user call: exit for real
+
+
+@contextlib.contextmanager
+def guard_exit(in_process: bool) -> Iterator[None]:
+    """While a user call runs in a worker (not ``in_process``: there os._exit ends the caller's own
+    process, as without sparkdist), ``os._exit`` in this process and thread raises :class:`ExitCalled`."""
+    global _real_exit
+    if in_process:
+        yield
+        return
+    if _real_exit is None:
+        _real_exit = os._exit
+        os._exit = _guarded_exit  # type: ignore[assignment]
+    before = getattr(_exit_guard, "active", False)
+    _exit_guard.active, _exit_guard.pid = True, os.getpid()
+    try:
+        yield
+    finally:
+        _exit_guard.active = before
+
+
 def _message(err: BaseException) -> str:
+    if isinstance(err, ExitCalled):
+        return f"the function called os._exit({err.code!r}), which would end the worker process running it"
     if isinstance(err, SystemExit):
         return f"the function called sys.exit({err.code!r}), which would end the process running it"
     if isinstance(err, KeyboardInterrupt):
@@ -64,7 +102,7 @@ def error_info(err: BaseException, where: str) -> ErrorInfo:
     # Drop sparkdist's own frames so the user sees their code first.
     text = "".join(f for f in frames if f"sparkdist{os.sep}_worker{os.sep}" not in f)
     return ErrorInfo(
-        type=type(err).__name__,
+        type="SystemExit" if isinstance(err, ExitCalled) else type(err).__name__,
         message=_message(err),
         traceback=text,
         where=getattr(err, "_sparkdist_where", where),

@@ -22,6 +22,7 @@ from sparkdist._worker.common import (
     checked_payload,
     emit_many,
     error_info,
+    guard_exit,
     host,
     partition_id,
     unpicklable,
@@ -156,7 +157,8 @@ def spark_group_frames(
             chunks = itertools.chain([first], (frame for _, frame in runs_))
             with captured_output() as buffer:
                 try:
-                    status, value = Status.OK, run_group(task, keys, chunks)
+                    with guard_exit(False):
+                        status, value = Status.OK, run_group(task, keys, chunks)
                 except user_failures(False) as err:
                     status, value = Status.ERROR, error_info(err, where)
             for _ in chunks:  # the rest of a group the function did not read

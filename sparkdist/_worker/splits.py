@@ -16,6 +16,7 @@ from sparkdist._worker.common import (
     checked_payload,
     emit_outcome,
     error_info,
+    guard_exit,
     partition_id,
     running_note,
     unpicklable,
@@ -51,7 +52,9 @@ def run_split(task: SplitTask, split: int, chunks: Iterator[pd.DataFrame], *, in
         else:
             others = [c for c in rest if len(c)]
             data = pd.concat([first, *others], ignore_index=True) if others else first.reset_index(drop=True)
-        return Outcome(split, Status.OK, task.func(data, *task.args, **task.kwargs))
+        with guard_exit(in_process):
+            value = task.func(data, *task.args, **task.kwargs)
+        return Outcome(split, Status.OK, value)
     except user_failures(in_process) as err:
         return Outcome(split, Status.ERROR, error_info(err, name_of(task.func)))
 

@@ -38,8 +38,8 @@ def spark_failure(err: BaseException, unit: Callable[[int], str] | None = None) 
     ...     "org.apache.spark.SparkException: Python worker exited unexpectedly (crashed)"),
     ...     unit=lambda p: f"split {p} of 'fit'"))
     the Python worker running split 2 of 'fit' died on 10.0.0.5 (executor 1) without sending a result \
-or an error: os._exit() in the function, a signal (SIGKILL, e.g. from the out-of-memory killer) or a \
-crash in native code. The job was stopped; the executor's log on that host may say more.
+or an error: a signal (SIGKILL, e.g. from the out-of-memory killer), a crash in native code or an exit \
+outside the function's own call. The job was stopped; the executor's log on that host may say more.
     """
     text = str(err)
     limit = _MAX_RESULT.search(text)
@@ -76,8 +76,8 @@ def _worker_died(text: str, unit: Callable[[int], str] | None) -> WorkerDiedErro
         where = unit(partition) if unit is not None else f"partition {partition}"
         host = f" on {host_name} (executor {executor})"
     return WorkerDiedError(
-        f"the Python worker running {where} died{host} without sending a result or an error: os._exit() in the "
-        "function, a signal (SIGKILL, e.g. from the out-of-memory killer) or a crash in native code. The job "
+        f"the Python worker running {where} died{host} without sending a result or an error: a signal (SIGKILL, "
+        "e.g. from the out-of-memory killer), a crash in native code or an exit outside the function's own call. The job "
         "was stopped; the executor's log on that host may say more.",
         remote_type="WorkerDied",
         remote_message=f"the Python worker running {where} died{host}",
