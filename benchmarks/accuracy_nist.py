@@ -21,6 +21,7 @@ The NIST files are reference data and are not part of the project: they are read
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import random
 import re
@@ -80,7 +81,7 @@ class RandomSplits(PandasData):
     def plan(self, slots):
         rng = random.Random(self.seed)
         frame = self.selected()
-        pieces = zip(self.bounds[:-1], self.bounds[1:], strict=True)
+        pieces = itertools.pairwise(self.bounds)
         return [FrameSplit(frame.iloc[a:b], rows_per_chunk=rng.randint(1, max(1, b - a))) for a, b in pieces]
 
 
@@ -149,7 +150,7 @@ def main() -> None:
             for k in range(1, min(args.max_splits, n) + 1):
                 parts = []
                 bounds = cut(n, k, rng)
-                for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+                for a, b in itertools.pairwise(bounds):
                     mo = Moments.empty(1)
                     mo.add(x[a:b, None])
                     parts.append(mo)
