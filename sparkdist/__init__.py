@@ -29,12 +29,15 @@ from sparkdist.errors import (
     SchemaConflictError,
     SessionStoppedError,
     SparkDistError,
+    SparkDistWarning,
     TaskError,
+    VersionMismatchWarning,
     WorkerDiedError,
 )
 from sparkdist.execute import exec_job, task_rng
 from sparkdist.jobs import Job, JobTimeoutError, as_completed, get_jobs
 from sparkdist.local import LocalComputeContext, LocalParallelComputeContext
+from sparkdist.nodes import executor_info, ping_executors
 from sparkdist.sources import DataSource, ParquetData, SparkData, ValidationReport
 from sparkdist.spark import SparkComputeContext
 
@@ -80,16 +83,20 @@ __all__ = [
     "SparkComputeContext",
     "SparkData",
     "SparkDistError",
+    "SparkDistWarning",
     "TaskError",
     "ValidationReport",
+    "VersionMismatchWarning",
     "WorkerDiedError",
     "__version__",
     "as_completed",
     "distribute_job",
     "exec_job",
+    "executor_info",
     "get_jobs",
     "get_compute_context",
     "is_distributed_context",
+    "ping_executors",
     "set_compute_context",
     "task_rng",
 ]

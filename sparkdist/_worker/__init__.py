@@ -20,7 +20,7 @@ from sparkdist._worker.calls import (
     spark_exec_tasks,
 )
 from sparkdist._worker.common import SplitReader, SplitTask
-from sparkdist._worker.probes import PROBE_SCHEMA, probe_files, probe_slots
+from sparkdist._worker.probes import LIBRARIES, PROBE_SCHEMA, environment, local_probe, probe_files, probe_slots
 from sparkdist._worker.splits import (
     fold,
     run_local_payload,
@@ -32,6 +32,7 @@ from sparkdist._worker.splits import (
 )
 
 __all__ = [
+    "LIBRARIES",
     "PROBE_SCHEMA",
     "CallBatch",
     "SplitReader",
@@ -39,7 +40,9 @@ __all__ = [
     "StopJob",
     "StopPolicy",
     "current_task_rng",
+    "environment",
     "fold",
+    "local_probe",
     "parse_stop",
     "probe_files",
     "probe_slots",
