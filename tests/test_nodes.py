@@ -50,7 +50,8 @@ def test_executor_info_one_row_per_executor_with_the_drivers_versions(ctx, spark
         if spark_mode in ("standalone", "connect-server"):  # executors: their own venv, 1 core, 768m
             assert info["executor"].str.isdigit().all() and info["executor"].nunique() == 2
             assert info["cores"].tolist() == [1, 1] and info["memory"].tolist() == ["768m", "768m"]
-            assert (info["shipped"] == "pyspark, sparkdist").all()  # none of them installed there
+            for shipped in info["shipped"]:  # neither is installed there: Spark's zip, sparkdist's own
+                assert {"pyspark", "sparkdist"} <= set(shipped.split(", ")), shipped
             assert info["python_executable"].str.contains(".venv-executors", regex=False).all()
         else:  # local[2]: the driver's JVM runs the tasks
             assert info["executor"].tolist() == ["driver"] and info["cores"].tolist() == [2]
@@ -87,7 +88,6 @@ def test_ping_timeout_cancels_and_reports(ctx, no_spark_job_running):
     assert took < 8, took
     assert not ping["ok"].any() and ping["error"].str.contains(r"no answer within 0\.5 s").all(), ping
     no_spark_job_running(ctx)
-    assert sd.ping_executors(ctx)["ok"].all()  # the next ping finds them all again
 
 
 @pytest.mark.parametrize("bad", [0, -1.5, math.nan, math.inf, "30", True, None])
