@@ -67,8 +67,12 @@ def test_ping_executors_every_executor_answers(ctx, spark_mode):
 
 
 def _busy(i, folder):
-    open(os.path.join(folder, str(i)), "w").close()
-    time.sleep(30)
+    """Holds a task slot until the test releases it (a killed task may outlive its cancel)."""
+    open(os.path.join(folder, f"started-{i}"), "w").close()
+    deadline = time.monotonic() + 60
+    while not os.path.exists(os.path.join(folder, "release")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return i
 
 
 def test_ping_timeout_cancels_and_reports(ctx, no_spark_job_running):
@@ -79,12 +83,12 @@ def test_ping_timeout_cancels_and_reports(ctx, no_spark_job_running):
         busy = sd.exec_job(_busy, folder, elem_args=list(range(slots)), compute_context=ctx, wait=False)
         deadline = time.monotonic() + 60
         while len(os.listdir(folder)) < slots and time.monotonic() < deadline:  # every slot taken
-            time.sleep(0.05)
+            time.sleep(0.02)
         started = time.monotonic()
         ping = sd.ping_executors(ctx, timeout=0.5)
         took = time.monotonic() - started
-        busy.cancel()
-        busy.wait(30)
+        open(os.path.join(folder, "release"), "w").close()
+        assert busy.result(timeout=60) == list(range(slots))  # other work is not touched by the cancel
     assert took < 8, took
     assert not ping["ok"].any() and ping["error"].str.contains(r"no answer within 0\.5 s").all(), ping
     no_spark_job_running(ctx)
