@@ -135,10 +135,11 @@ def _where() -> tuple[str, int | None]:
 
 
 def _jvm_memory() -> str | None:
-    """The heap of the JVM this worker serves (its ``-Xmx``, as ``spark.executor.memory`` gives it)."""
+    """The heap of the JVM this worker serves: its ``-Xmx``, spelled as ``spark.executor.memory`` is
+    (``-Xmx768M`` -> "768m")."""
     from sparkdist._worker.common import jvm_cmdline
 
-    sizes = [a[4:] for a in jvm_cmdline() if a.startswith("-Xmx")]
+    sizes = [a[4:].lower() for a in jvm_cmdline() if a.startswith("-Xmx")]
     return sizes[-1] if sizes else None
 
 
