@@ -119,7 +119,9 @@ def _imports_a_missing_module():
 
 
 def test_a_missing_module_on_the_executors_is_named_with_a_pointer_to_executor_info(ctx):
-    with pytest.raises(sd.JobError, match=r"(?s)module 'sparkdist_no_such_module' cannot be imported.*executor_info\(\)"):
+    with pytest.raises(
+        sd.JobError, match=r"(?s)module 'sparkdist_no_such_module' cannot be imported.*executor_info\(\)"
+    ):
         sd.exec_job(_imports_a_missing_module, compute_context=ctx, continue_on_failure=False)
     with pytest.warns(RuntimeWarning, match="1 of 1 calls"):
         [slot] = sd.exec_job(_imports_a_missing_module, compute_context=ctx)
