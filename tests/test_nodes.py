@@ -21,7 +21,7 @@ def _expected_executors(ctx, spark_mode):
     """How many executors (worker processes) each mode's context has."""
     if isinstance(ctx, sd.LocalParallelComputeContext):
         return ctx.n_workers
-    return 2 if spark_mode in ("standalone", "connect-server") else 1
+    return 2 if spark_mode in ("cluster", "standalone", "connect-server") else 1
 
 
 def test_executor_info_one_row_per_executor_with_the_drivers_versions(ctx, spark_mode):
@@ -47,14 +47,15 @@ def test_executor_info_one_row_per_executor_with_the_drivers_versions(ctx, spark
         import pyspark
 
         assert (info["pyspark"] == pyspark.__version__).all()
-        if spark_mode in ("standalone", "connect-server"):  # executors: their own venv, 1 core, 768m
+        if spark_mode in ("local", "connect"):  # local[2]: the driver's JVM runs the tasks
+            assert info["executor"].tolist() == ["driver"] and info["cores"].tolist() == [2]
+        else:  # 2 executors of 1 core, 768m
             assert info["executor"].str.isdigit().all() and info["executor"].nunique() == 2
             assert info["cores"].tolist() == [1, 1] and info["memory"].tolist() == ["768m", "768m"]
+        if spark_mode in ("standalone", "connect-server"):  # executors: their own venv
             for shipped in info["shipped"]:  # neither is installed there: Spark's zip, sparkdist's own
                 assert {"pyspark", "sparkdist"} <= set(shipped.split(", ")), shipped
             assert info["python_executable"].str.contains(".venv-executors", regex=False).all()
-        else:  # local[2]: the driver's JVM runs the tasks
-            assert info["executor"].tolist() == ["driver"] and info["cores"].tolist() == [2]
 
 
 def test_ping_executors_every_executor_answers(ctx, spark_mode):
