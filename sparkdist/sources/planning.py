@@ -13,6 +13,7 @@ from sparkdist.sources.discovery import Discovery, RowGroup
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 __all__ = ["MIN_SPLIT_BYTES", "ParquetSplit", "all_null", "group_row_groups", "hive_groups"]
 
@@ -32,6 +33,23 @@ class ParquetSplit(LocalSplit):
     rows_per_chunk: int
 
     def chunks(self) -> Iterator[pd.DataFrame]:
+        """Chunks of up to ``rows_per_chunk`` rows. Small row groups (files written by many writers,
+        or partitioned on write, often hold a few dozen rows each) are joined as Arrow batches first,
+        so the conversion to pandas is paid per chunk, not per row group."""
+        import pyarrow as pa
+
+        pending: list[pa.RecordBatch] = []
+        rows = 0
+        for batch in self._batches():
+            if pending and rows + batch.num_rows > self.rows_per_chunk:
+                yield pa.Table.from_batches(pending).to_pandas()
+                pending, rows = [], 0
+            pending.append(batch)
+            rows += batch.num_rows
+        if pending:
+            yield pa.Table.from_batches(pending).to_pandas()
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
         import pyarrow.dataset as pads
 
@@ -47,8 +65,7 @@ class ParquetSplit(LocalSplit):
                     filter=self.filter,
                     batch_size=self.rows_per_chunk,
                 )
-                for batch in batches:
-                    yield batch.to_pandas()
+                yield from (b for b in batches if b.num_rows)
             except (OSError, pa.ArrowException) as err:
                 raise DataSourceError(f"cannot read Parquet file '{path}': {type(err).__name__}: {err}") from err
 
