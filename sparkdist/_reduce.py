@@ -1,6 +1,8 @@
-"""Tree reduce built from DataFrame operations only, so it works on Spark Connect too.
+"""distribute_job's reduce on Spark, from DataFrame operations only, so it works on Spark Connect too.
 
-The map stage emits one result per split (possibly cut into parts). Groups of about √n
+The map stage emits one result per split (possibly cut into parts). Up to 64 splits, and under Spark
+Connect (whose results stream in partition order), the driver folds them in split order as they
+arrive, in the job's one stage. Otherwise, groups of about √n
 *consecutive* splits are routed to one partition each (``repartitionById``), sorted, and folded
 on the executors in split order, so ``reduce`` only has to be associative, not commutative.
 The driver then receives about √n partials instead of n. When the split count is not known
@@ -131,6 +133,52 @@ def format_bytes(n: int | None) -> str:
     return f"{value:.1f} {unit}"
 
 
+#: Up to this many splits, their results are folded on the driver as they arrive (as Spark's own
+#: ``RDD.reduce`` does): a second stage would cost more than the folds.
+DRIVER_FOLD_MAX = 64
+#: Under Spark Connect, where the split count of a DataFrame is not known before the job runs, results
+#: stream in partition order: the driver folds them as they come, holding about one at a time.
+FOLD_STREAMS_ON_DRIVER = True
+
+
+def fold_on_driver(mapped: DataFrame, reduce_bytes: bytes, limit: int | None) -> list[Outcome]:
+    """Fold the map stage's outcomes on the driver, in split order, as they arrive: one job, one stage.
+
+    Under Spark Connect results stream in partition order, so the driver holds about one partial at a
+    time whatever the number of splits. Every partial travels to the driver, so every one counts
+    against ``limit``. The reduce is the driver's own pickle of the user's function.
+    """
+    reduce = _serde.loads(reduce_bytes)
+    rows = _compat.iter_collect(mapped)
+    budget = ResultBudget(limit)
+    parts: dict[int, list[tuple[int, str, bytes]]] = {}
+    ready: dict[int, Outcome] = {}
+    acc: Outcome | None = None
+    next_split = 0
+    try:
+        for key, part, nparts, status, payload in rows:
+            budget.add(key, "split", status, payload)
+            pieces = parts.setdefault(key, [])
+            pieces.append((part, status, payload))
+            if len(pieces) < nparts:
+                continue
+            del parts[key]
+            pieces.sort(key=lambda p: p[0])
+            value = _serde.loads(_serde.join_parts([p[2] for p in pieces]))
+            ready[key] = Outcome(key, Status(pieces[0][1]), value)
+            while next_split in ready:
+                outcome = ready.pop(next_split)
+                next_split += 1
+                acc = _worker.fold(reduce, [acc, outcome] if acc is not None else [outcome])
+                if acc is not None and acc.status in (Status.ERROR, Status.TOO_LARGE):
+                    return [acc]
+    finally:
+        rows.close()
+    if ready:  # a split missing before these (every split sends an outcome, so not expected): fold the rest
+        acc = _worker.fold(reduce, [*([acc] if acc is not None else []), *(o for _, o in sorted(ready.items()))])
+    return [acc] if acc is not None else []
+
+
 #: Splits per group when the split count is not known before the job runs: up to 4,096 splits
 #: the driver still gets at most √n partials, and no pass is spent counting the splits.
 UNKNOWN_N_GROUP = 64
@@ -139,11 +187,15 @@ UNKNOWN_N_GROUP = 64
 def tree_reduce(
     mapped: DataFrame, n_splits: int | None, reduce_bytes: bytes, limit: int | None, slots: int
 ) -> list[Outcome]:
-    """Reduce the map stage's outcomes on the executors, in the same Spark job; returns ≈√n group
-    outcomes (groups of :data:`UNKNOWN_N_GROUP` when ``n_splits`` is unknown, as under Spark
-    Connect). Groups are routed to at most ``slots`` partitions, so the stage runs in one wave."""
+    """Reduce the map stage's outcomes in the same Spark job. Up to :data:`DRIVER_FOLD_MAX` splits, and
+    under Spark Connect, on the driver as they arrive (:func:`fold_on_driver`); else on the executors,
+    returning ≈√n group outcomes (groups of :data:`UNKNOWN_N_GROUP` when ``n_splits`` is unknown).
+    Groups are routed to at most ``slots`` partitions, so the stage runs in one wave."""
     from pyspark.sql import functions as F
 
+    streamed = n_splits is None and FOLD_STREAMS_ON_DRIVER and _compat.is_connect(mapped)
+    if streamed or (n_splits is not None and n_splits <= DRIVER_FOLD_MAX):
+        return fold_on_driver(mapped, reduce_bytes, limit)
     if n_splits is None:
         size, n_partitions = UNKNOWN_N_GROUP, max(1, slots)
     else:

@@ -101,8 +101,9 @@ def distribute_job(
         What to process.
     reduce : callable, optional
         An associative ``fn(a, b) -> c``. Given, the per-split results are combined (in split
-        order; on Spark in a tree on the executors) and one value is returned. Without it, the
-        list of per-split results is returned in split order.
+        order; on Spark as results arrive when there are few splits or under Spark Connect, else in a
+        tree on the executors) and one value is returned. Without it, the list of per-split results
+        is returned in split order.
     chunked : bool
         Pass an iterator of chunks instead of one DataFrame, so a split never has to fit in
         memory at once.

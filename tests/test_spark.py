@@ -23,7 +23,9 @@ def add(a, b):
     return a + b
 
 
-def test_driver_receives_about_sqrt_n_partials(spark, spark_ctx):
+def test_driver_receives_about_sqrt_n_partials(spark, spark_ctx, monkeypatch):
+    # up to DRIVER_FOLD_MAX splits the driver folds them itself (one stage); past it, a tree
+    monkeypatch.setattr(_reduce, "DRIVER_FOLD_MAX", 10)
     df = spark.range(0, 10_000, 1, numPartitions=50)
     src = sd.SparkData(df)
     task = _worker.SplitTask(func=lambda s: int(s["id"].sum()), args=(), kwargs={}, chunked=False)
@@ -45,6 +47,7 @@ def test_tree_reduce_without_knowing_the_split_count(spark, spark_ctx, monkeypat
     # fixed-size groups of consecutive splits (64; 4 here to keep the test small), still folded in
     # split order, in the same job
     monkeypatch.setattr(_reduce, "UNKNOWN_N_GROUP", 4)
+    monkeypatch.setattr(_reduce, "FOLD_STREAMS_ON_DRIVER", False)  # under Connect: the tree, not the driver
     df = spark.range(0, 3000, 1, numPartitions=2).repartition(10)
     task = _worker.SplitTask(func=split_sums, args=(), kwargs={}, chunked=False)
     outcomes = spark_ctx.run_splits(
@@ -55,6 +58,18 @@ def test_tree_reduce_without_knowing_the_split_count(spark, spark_ctx, monkeypat
     assert len(per_split) == 10
     assert [v for _, _, part in outcomes for v in part] == [v for part in per_split for v in part]
     assert sum(v for part in per_split for v in part) == sum(range(3000))
+
+
+def test_the_driver_folds_few_or_streamed_results_in_split_order(spark, spark_ctx):
+    # 40 splits (classic: known, at most DRIVER_FOLD_MAX; Connect: streamed) with a reduce that is
+    # associative but not commutative: one outcome, in split order
+    df = spark.range(0, 4000, 1, numPartitions=40)
+    task = _worker.SplitTask(func=split_sums, args=(), kwargs={}, chunked=False)
+    outcomes = spark_ctx.run_splits(
+        SplitWork(task, _serde.dumps(task), sd.SparkData(df).prepare(spark_ctx), _serde.dumps(add))
+    )
+    assert len(outcomes) == 1
+    assert outcomes[0].value == [sum(range(i * 100, (i + 1) * 100)) for i in range(40)]
 
 
 def test_planned_parquet_splits_reduce_in_a_tree(spark_ctx, parquet_dir):
