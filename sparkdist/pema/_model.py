@@ -26,8 +26,12 @@ def check_terms(model: str, y: str, x: Sequence[str], intercept: bool) -> list[s
 
 def design(chunk: pd.DataFrame, y: str, x: list[str], intercept: bool) -> tuple[np.ndarray, np.ndarray]:
     """(X, y) of the chunk's complete rows (rows with a missing value are dropped)."""
-    values = chunk[[*x, y]].to_numpy(dtype=np.float64, na_value=np.nan)
-    values = values[~np.isnan(values).any(axis=1)]
+    names = [*x, y]
+    frame = chunk if list(chunk.columns) == names else chunk[names]  # as read: no copy of float64 columns
+    values = frame.to_numpy(dtype=np.float64, na_value=np.nan)
+    missing = np.isnan(values).any(axis=1)
+    if missing.any():
+        values = values[~missing]
     xs = values[:, :-1]
     if intercept:
         xs = np.column_stack([np.ones(len(xs)), xs])

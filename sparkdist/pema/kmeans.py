@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -171,9 +170,7 @@ def _check_init(init: object, k: int, columns: list[str]) -> np.ndarray:
     bad = np.argwhere(~np.isfinite(arr))
     if len(bad):
         where = ", ".join(f"[{i}, {j}] = {arr[i, j]}" for i, j in bad[:5])
-        raise InvalidArgumentError(
-            f"KMeans(init=...) must hold finite numbers; {len(bad)} value(s) are not: {where}"
-        )
+        raise InvalidArgumentError(f"KMeans(init=...) must hold finite numbers; {len(bad)} value(s) are not: {where}")
     return arr
 
 
