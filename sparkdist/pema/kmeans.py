@@ -177,18 +177,19 @@ def _check_init(init: object, k: int, columns: list[str]) -> np.ndarray:
 def nearest(x: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Index of the nearest center for each row of ``x``, and the squared distance to it.
 
-    The argmin uses -2 x·c + ||c||² (||x||² is the same for every center): one matrix product (BLAS,
-    one thread: the task slots are the parallelism) instead of an n x k x d array of differences.
-    Rows and centers are first moved by the centers' mean, so that data far from the origin keeps its
-    digits, and the squared distance to the chosen center is computed directly. The work is done on
-    x transposed (d x n), contiguous for a chunk as pandas holds it (column by column).
+    With o the centers' mean and m = c - o: ||x - c||² = ||x - o||² - 2 x·m + (2 o·m + ||m||²), and
+    the first term is the same for every center, so the argmin needs one matrix product (BLAS, one
+    thread: the task slots are the parallelism) instead of an n x k x d array of differences. Its
+    rounding error scales with |x| |m|, not |x| |c|: data far from the origin keeps its digits. The
+    squared distance to the chosen center is then computed directly. The work is done on x transposed
+    (d x n), contiguous for a chunk as pandas holds it (column by column).
     """
     origin = centers.mean(axis=0)
     moved = centers - origin
-    xs = x.T - origin[:, None]
+    xt = x.T
     with one_blas_thread():
-        d = (-2.0 * moved) @ xs
-    d += np.einsum("ij,ij->i", moved, moved)[:, None]
+        d = (-2.0 * moved) @ xt
+    d += (2.0 * moved @ origin + np.einsum("ij,ij->i", moved, moved))[:, None]
     labels = d.argmin(axis=0)
-    xs -= np.take(moved.T, labels, axis=1)
-    return labels, np.einsum("ij,ij->j", xs, xs)
+    diff = xt - np.take(centers.T, labels, axis=1)
+    return labels, np.einsum("ij,ij->j", diff, diff)
