@@ -360,9 +360,14 @@ def test_update_results_that_raises_names_class_and_method(ctx, parquet_dir):
         pema_compute(BrokenMerge(), sd.ParquetData(parquet_dir, split_bytes=1), compute_context=ctx)
 
 
+class BrokenChunk(ChunkCounter):
+    def process_data(self, chunk):
+        raise ValueError("cannot read this chunk")
+
+
 def test_process_data_that_raises_names_class_and_method(ctx, numbers):
-    with pytest.raises(sd.JobError, match=r"LogisticRegression\.process_data.*must hold only 0 and 1"):
-        pema_compute(LogisticRegression("k", ["x"]), numbers.dropna(), compute_context=ctx)
+    with pytest.raises(sd.JobError, match=r"BrokenChunk\.process_data.*cannot read this chunk"):
+        pema_compute(BrokenChunk(), numbers.dropna(), compute_context=ctx)
 
 
 def test_not_an_algorithm():

@@ -12,7 +12,7 @@ from sparkdist.pema.base import DataInfo, PemaAlgorithm, pema_compute
 from sparkdist.pema.crosstab import Crosstab
 from sparkdist.pema.kmeans import KMeans, KMeansResult
 from sparkdist.pema.linreg import LinearRegression, LinearRegressionResult
-from sparkdist.pema.logit import LogisticRegression, LogisticRegressionResult
+from sparkdist.pema.logit import LogisticRegression, LogisticRegressionResult, SeparationWarning
 from sparkdist.pema.mean import Mean
 from sparkdist.pema.summary import Summary
 
@@ -27,6 +27,7 @@ __all__ = [
     "LogisticRegressionResult",
     "Mean",
     "PemaAlgorithm",
+    "SeparationWarning",
     "Summary",
     "pema_compute",
 ]

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sparkdist import jobs
 from sparkdist._current import resolve_context
 from sparkdist.context import ComputeContext
 from sparkdist.distribute import distribute_job
 from sparkdist.errors import ArgumentTypeError, EmptyDataError, InvalidArgumentError, SparkDistError
-from sparkdist.sources import DataSource, as_data_source
+from sparkdist.sources import DataSource, PandasData, SparkData, as_data_source
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["DataInfo", "PemaAlgorithm", "pema_compute"]
 
@@ -28,6 +31,8 @@ class DataInfo:
     types: dict[str, str]  # column -> arrow type name
     numeric: list[str]
     rows: int | None
+    #: The data itself when it is an in-memory pandas DataFrame (checks of values cost no job then).
+    frame: pd.DataFrame | None = None
 
     def require_numeric(self, columns: Sequence[str], algorithm: str) -> None:
         """Raise ArgumentTypeError naming the columns that are not numeric (absent columns are
@@ -174,6 +179,7 @@ def _data_info(source: DataSource) -> DataInfo:
         types={f.name: str(f.type) for f in schema},
         numeric=numeric,
         rows=source.known_rows(),
+        frame=source.selected() if isinstance(source, PandasData) else None,
     )
 
 
@@ -243,33 +249,65 @@ def _passes(algo: PemaAlgorithm, source: DataSource, ctx: ComputeContext, initia
     bar = _progress_bar(progress, passes, type(algo).__name__) if iterative else None
     result = None
     try:
-        done = 0
-        while True:
-            if iterative:
-                _driver_call(algo, "initialize_iteration")
-            template = copy.deepcopy(algo)
-            if not iterative:
-                _driver_call(template, "initialize")  # workers start empty; the driver's object absorbs them
-            try:
-                merged = distribute_job(
-                    _process_split, source, template, reduce=_merge, chunked=True, compute_context=ctx
-                )
-            except EmptyDataError as err:
-                raise EmptyDataError(f"{type(algo).__name__}: the data has no rows to process") from err
-            _call_on_driver_merge(algo, merged)
-            result = _driver_call(algo, "process_results")
-            done += 1
-            if bar is not None:
-                bar.update(1)
-            passes = max(
-                1, int(getattr(algo, "max_iters", 1))
-            )  # an algorithm may add a pass (e.g. to pick starting points)
-            if not iterative or done >= passes or _driver_call(algo, "has_converged"):
-                break
+        with _read_once(source, ctx) if iterative else contextlib.nullcontext(source) as data:
+            done = 0
+            while True:
+                if iterative:
+                    _driver_call(algo, "initialize_iteration")
+                template = copy.deepcopy(algo)
+                if not iterative:
+                    _driver_call(template, "initialize")  # workers start empty; the driver's object absorbs them
+                try:
+                    merged = distribute_job(
+                        _process_split, data, template, reduce=_merge, chunked=True, compute_context=ctx
+                    )
+                except EmptyDataError as err:
+                    raise EmptyDataError(f"{type(algo).__name__}: the data has no rows to process") from err
+                _call_on_driver_merge(algo, merged)
+                result = _driver_call(algo, "process_results")
+                done += 1
+                if bar is not None:
+                    bar.update(1)
+                # an algorithm may add a pass (e.g. to pick starting points)
+                passes = max(1, int(getattr(algo, "max_iters", 1)))
+                if not iterative or done >= passes or _driver_call(algo, "has_converged"):
+                    break
     finally:
         if bar is not None:
             bar.close()
     return result
+
+
+@contextlib.contextmanager
+def _read_once(source: DataSource, ctx: ComputeContext) -> Iterator[DataSource]:
+    """The source of an iterative algorithm's passes: a Spark DataFrame's lineage runs once, not once
+    per pass. On Spark its selected columns are persisted before the first pass and released after the
+    last (also on error or cancellation); a DataFrame the user has persisted already is read as it is,
+    and the user's DataFrame keeps its storage level. A context that runs in this process brings the
+    DataFrame over once. Other sources are read again by each pass."""
+    if not isinstance(source, SparkData):
+        yield source
+    elif not ctx.is_distributed:
+        yield PandasData(source.frame().toPandas())
+    elif not ctx.accepts(source) or _persisted(source.df):
+        yield source  # another session's DataFrame fails in the first pass, with its own message
+    else:
+        from pyspark.storagelevel import StorageLevel
+
+        selected = source.frame()
+        if selected is source.df:  # all columns: persist a new DataFrame, never the user's object
+            selected = selected.select("*")
+        frame = selected.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            yield SparkData(frame)
+        finally:
+            frame.unpersist(blocking=True)
+
+
+def _persisted(df: Any) -> bool:
+    from pyspark.storagelevel import StorageLevel
+
+    return bool(df.storageLevel != StorageLevel.NONE)
 
 
 def _call_on_driver_merge(algo: PemaAlgorithm, merged: PemaAlgorithm) -> None:

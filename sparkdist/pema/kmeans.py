@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
 
 import numpy as np
 import pandas as pd
 
 from sparkdist.errors import ArgumentTypeError, EmptyDataError, InvalidArgumentError
+from sparkdist.pema._model import one_blas_thread
 from sparkdist.pema.base import DataInfo, PemaAlgorithm
 
 
@@ -61,14 +61,7 @@ class KMeans(PemaAlgorithm):
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
             raise ArgumentTypeError(f"KMeans(seed=...) must be an int or None, got {seed!r}")
         self.columns, self.k, self.seed, self.tol = list(columns), k, seed or 0, float(tol)
-        self.init = None
-        if init is not None:
-            arr = np.asarray(init, dtype=np.float64)
-            if arr.shape != (k, len(self.columns)):
-                raise InvalidArgumentError(
-                    f"KMeans(init=...) must have shape (k, len(columns)) = ({k}, {len(self.columns)}), got {arr.shape}"
-                )
-            self.init = arr
+        self.init = None if init is None else _check_init(init, k, self.columns)
         self.user_max_iters = max_iters
         self.initialize()
 
@@ -96,8 +89,12 @@ class KMeans(PemaAlgorithm):
         self.sse = np.zeros(self.k)
 
     def _rows(self, chunk: pd.DataFrame) -> np.ndarray:
-        values = chunk[self.columns].to_numpy(dtype=np.float64, na_value=np.nan)
-        return cast(np.ndarray, values[~np.isnan(values).any(axis=1)])
+        if list(chunk.columns) == self.columns:  # as read: no copy when the columns are all float64
+            values = chunk.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            values = chunk[self.columns].to_numpy(dtype=np.float64, na_value=np.nan)
+        missing = np.isnan(values).any(axis=1)
+        return values[~missing] if missing.any() else values
 
     def process_data(self, chunk: pd.DataFrame) -> None:
         x = self._rows(chunk)
@@ -111,13 +108,12 @@ class KMeans(PemaAlgorithm):
             ]
             self.candidates = sorted(set(self.candidates) | set(keyed))[: self.k]
             return
-        dist = ((x[:, None, :] - self.centers[None, :, :]) ** 2).sum(axis=2)
-        labels = dist.argmin(axis=1)
-        best = dist[np.arange(len(x)), labels]
+        labels, best = nearest(x, self.centers)
+        k = self.k
         for j in range(x.shape[1]):
-            self.sums[:, j] += np.bincount(labels, weights=x[:, j], minlength=self.k)
-        self.counts += np.bincount(labels, minlength=self.k)
-        self.sse += np.bincount(labels, weights=best, minlength=self.k)
+            self.sums[:, j] += np.bincount(labels, weights=x[:, j], minlength=k)
+        self.counts += np.bincount(labels, minlength=k)
+        self.sse += np.bincount(labels, weights=best, minlength=k)
 
     def update_results(self, other: KMeans) -> None:
         if self.centers is None:
@@ -155,3 +151,45 @@ class KMeans(PemaAlgorithm):
 
     def has_converged(self) -> bool:
         return self.iterations > 0 and self.shift <= self.tol
+
+
+def _check_init(init: object, k: int, columns: list[str]) -> np.ndarray:
+    """Starting centers as a (k, len(columns)) float array of finite values, or an error naming them."""
+    try:
+        arr = np.asarray(init, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ArgumentTypeError(
+            f"KMeans(init=...) must be a {k} x {len(columns)} array of numbers (k rows, one column per "
+            f"column in {columns}), got {type(init).__name__}: {err}"
+        ) from err
+    if arr.shape != (k, len(columns)):
+        raise InvalidArgumentError(
+            f"KMeans(init=...) must have shape (k, len(columns)) = ({k}, {len(columns)}): one row per cluster, "
+            f"one column per column in {columns}; got shape {arr.shape}"
+        )
+    bad = np.argwhere(~np.isfinite(arr))
+    if len(bad):
+        where = ", ".join(f"[{i}, {j}] = {arr[i, j]}" for i, j in bad[:5])
+        raise InvalidArgumentError(f"KMeans(init=...) must hold finite numbers; {len(bad)} value(s) are not: {where}")
+    return arr
+
+
+def nearest(x: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the nearest center for each row of ``x``, and the squared distance to it.
+
+    With o the centers' mean and m = c - o: ||x - c||² = ||x - o||² - 2 x·m + (2 o·m + ||m||²), and
+    the first term is the same for every center, so the argmin needs one matrix product (BLAS, one
+    thread: the task slots are the parallelism) instead of an n x k x d array of differences. Its
+    rounding error scales with |x| |m|, not |x| |c|: data far from the origin keeps its digits. The
+    squared distance to the chosen center is then computed directly. The work is done on x transposed
+    (d x n), contiguous for a chunk as pandas holds it (column by column).
+    """
+    origin = centers.mean(axis=0)
+    moved = centers - origin
+    xt = x.T
+    with one_blas_thread():
+        d = (-2.0 * moved) @ xt
+    d += (2.0 * moved @ origin + np.einsum("ij,ij->i", moved, moved))[:, None]
+    labels = d.argmin(axis=0)
+    diff = xt - np.take(centers.T, labels, axis=1)
+    return labels, np.einsum("ij,ij->j", diff, diff)
