@@ -13,8 +13,9 @@ from sparkdist.sources.discovery import Discovery, RowGroup
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
-__all__ = ["MIN_SPLIT_BYTES", "ParquetSplit", "all_null", "group_row_groups", "hive_groups"]
+__all__ = ["MIN_SPLIT_BYTES", "READAHEAD", "ParquetSplit", "all_null", "group_row_groups", "hive_groups"]
 
 #: No split is planned below this size unless the data is that small.
 MIN_SPLIT_BYTES = 1024 * 1024
@@ -32,25 +33,77 @@ class ParquetSplit(LocalSplit):
     rows_per_chunk: int
 
     def chunks(self) -> Iterator[pd.DataFrame]:
+        """Chunks of exactly ``rows_per_chunk`` rows (the last one fewer), across the split's files:
+        one scan of all its pieces, so a split of many small files costs one pandas conversion per
+        chunk, not one per file. Read-ahead is kept to :data:`READAHEAD` batches (and files), so a
+        worker holds a few chunks' worth of data whatever the size of the split."""
         import pyarrow as pa
+
+        pending: list[pa.RecordBatch] = []
+        held = 0
+        try:
+            for batch in self._scanner().to_batches():
+                if not batch.num_rows:
+                    continue
+                pending.append(batch)
+                held += batch.num_rows
+                while held >= self.rows_per_chunk:
+                    table = pa.Table.from_batches(pending)
+                    yield _to_pandas(table.slice(0, self.rows_per_chunk))
+                    rest = table.slice(self.rows_per_chunk)
+                    pending, held = rest.to_batches(), rest.num_rows
+                    del table, rest
+            if held:
+                yield _to_pandas(pa.Table.from_batches(pending))
+        except (OSError, pa.ArrowException) as err:
+            raise DataSourceError(
+                f"cannot read Parquet file '{self._failing_path(err)}': {type(err).__name__}: {err}"
+            ) from err
+
+    def _scanner(self) -> Any:
         import pyarrow.dataset as pads
 
         fmt = pads.ParquetFileFormat()
-        for path, ids, pexpr in self.pieces:
+        fragments = [
+            fmt.make_fragment(path, filesystem=self.filesystem, partition_expression=pexpr, row_groups=list(ids))
+            if pexpr is not None
+            else fmt.make_fragment(path, filesystem=self.filesystem, row_groups=list(ids))
+            for path, ids, pexpr in self.pieces
+        ]
+        dataset = pads.FileSystemDataset(fragments, self.schema, fmt, self.filesystem)
+        return dataset.scanner(
+            columns=list(self.columns) if self.columns is not None else None,
+            filter=self.filter,
+            batch_size=self.rows_per_chunk,
+            batch_readahead=READAHEAD,
+            fragment_readahead=READAHEAD,
+        )
+
+    def _failing_path(self, err: BaseException) -> str:
+        """The file an Arrow error is about: named in its message, else the first whose footer fails."""
+        import pyarrow as pa
+        import pyarrow.dataset as pads
+
+        for path, _, _ in self.pieces:
+            if path in str(err):
+                return path
+        fmt = pads.ParquetFileFormat()
+        for path, _, _ in self.pieces:
             try:
-                frag = fmt.make_fragment(
-                    path, filesystem=self.filesystem, partition_expression=pexpr, row_groups=list(ids)
-                )
-                batches = frag.to_batches(
-                    schema=self.schema,
-                    columns=list(self.columns) if self.columns is not None else None,
-                    filter=self.filter,
-                    batch_size=self.rows_per_chunk,
-                )
-                for batch in batches:
-                    yield batch.to_pandas()
-            except (OSError, pa.ArrowException) as err:
-                raise DataSourceError(f"cannot read Parquet file '{path}': {type(err).__name__}: {err}") from err
+                fmt.make_fragment(path, filesystem=self.filesystem).ensure_complete_metadata()
+            except (OSError, pa.ArrowException):
+                return path
+        return self.pieces[0][0] if len(self.pieces) == 1 else f"{self.pieces[0][0]}' (or another of the split's files"
+
+
+#: Batches (and files) a split's scan reads ahead of the one being converted; pyarrow's defaults
+#: (16 batches, 4 files) would hold up to 64 chunks at once.
+READAHEAD = 1
+
+
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    frame: pd.DataFrame = table.to_pandas()
+    return frame
 
 
 def all_null(disc: Discovery, columns: list[str]) -> list[str]:
