@@ -320,7 +320,13 @@ class ParquetData(DataSource):
                     pieces.append((f.path, (rg.id,), shipped(f.partition_expression)))
             splits.append(
                 ParquetSplit(
-                    disc.filesystem, tuple(pieces), disc.schema, self.columns, arrow_filter, self.rows_per_chunk
+                    disc.filesystem,
+                    tuple(pieces),
+                    disc.schema,
+                    self.columns,
+                    arrow_filter,
+                    self.rows_per_chunk,
+                    tuple(self._filters.columns) if self._filters is not None and self._filters.disjuncts else None,
                 )
             )
         return splits
