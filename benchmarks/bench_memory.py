@@ -79,8 +79,11 @@ def peak_memory(chunks: Any) -> dict[str, Any]:
         while not done.wait(0.002):
             peak[0] = max(peak[0], proc.memory_info().rss)
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    sampler: threading.Thread | None = threading.Thread(target=sample, daemon=True)
+    try:
+        sampler.start()  # type: ignore[union-attr]
+    except RuntimeError:  # under spark.executor.pyspark.memory a thread's stack may not fit: per chunk only
+        sampler = None
     rows = n_chunks = largest = 0
     total = 0.0
     try:
@@ -89,9 +92,11 @@ def peak_memory(chunks: Any) -> dict[str, Any]:
             n_chunks += 1
             largest = max(largest, len(chunk))
             total += float(chunk.to_numpy().sum())
+            peak[0] = max(peak[0], proc.memory_info().rss)
     finally:
         done.set()
-        sampler.join()
+        if sampler is not None:
+            sampler.join()
     return {
         "pid": os.getpid(),
         "start": start,
@@ -101,6 +106,8 @@ def peak_memory(chunks: Any) -> dict[str, Any]:
         "chunks": n_chunks,
         "largest": largest,
         "sum": total,
+        "sampled": sampler is not None,
+        "vms": proc.memory_info().vms,
     }
 
 
@@ -131,6 +138,8 @@ def run_variant(pyspark_memory: str | None, split_bytes: list[int]) -> list[dict
                     "start_mb": max((p["start"] for p in parts), default=0) / 2**20,
                     "peak_mb": max((p["peak"] for p in parts), default=0) / 2**20,
                     "maxrss_mb": max((p["maxrss"] for p in parts), default=0) / 2**20,
+                    "vms_mb": max((p["vms"] for p in parts), default=0) / 2**20,
+                    "sampled": all(p["sampled"] for p in parts),
                     "error": error,
                 }
             )
