@@ -72,6 +72,7 @@ bench: setup
 	$(PY) benchmarks/bench_exec.py --connect
 	$(PY) benchmarks/bench_pema.py
 	$(PY) benchmarks/bench_parquet.py
+	$(PY) benchmarks/bench_exec_by.py
 
 soak: setup
 	for mode in inproc parallel local cluster connect; do (cd benchmarks && ../$(PY) soak.py --mode $$mode) || exit 1; done

@@ -29,13 +29,16 @@ from sparkdist.errors import (
     SchemaConflictError,
     SessionStoppedError,
     SparkDistError,
+    SparkDistWarning,
     TaskError,
+    VersionMismatchWarning,
     WorkerDiedError,
 )
 from sparkdist.execute import exec_job, task_rng
 from sparkdist.groups import GroupResult, GroupResults, exec_by
 from sparkdist.jobs import Job, JobTimeoutError, as_completed, get_jobs
 from sparkdist.local import LocalComputeContext, LocalParallelComputeContext
+from sparkdist.nodes import executor_info, ping_executors
 from sparkdist.sources import DataSource, ParquetData, SparkData, ValidationReport
 from sparkdist.spark import SparkComputeContext
 
@@ -83,17 +86,21 @@ __all__ = [
     "SparkComputeContext",
     "SparkData",
     "SparkDistError",
+    "SparkDistWarning",
     "TaskError",
     "ValidationReport",
+    "VersionMismatchWarning",
     "WorkerDiedError",
     "__version__",
     "as_completed",
     "distribute_job",
     "exec_by",
     "exec_job",
+    "executor_info",
     "get_jobs",
     "get_compute_context",
     "is_distributed_context",
+    "ping_executors",
     "set_compute_context",
     "task_rng",
 ]

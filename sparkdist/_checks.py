@@ -22,6 +22,7 @@ __all__ = [
     "check_columns",
     "check_optional_bool",
     "check_positive_int",
+    "check_positive_number",
     "check_str",
     "name_of",
 ]
@@ -78,3 +79,22 @@ def check_columns(columns: Any, available: Sequence[str], arg: str = "columns") 
     if missing:
         raise ColumnNotFoundError(f"{arg} {missing} are not in the data; available columns: {list(available)}")
     return tuple(columns)
+
+
+def check_positive_number(value: Any, arg: str, *, hint: str = "") -> float:
+    """A positive, finite int or float (numpy numbers too; bools are not numbers here), e.g. seconds.
+
+    >>> check_positive_number(0.5, "timeout"), check_positive_number(30, "timeout")
+    (0.5, 30.0)
+    >>> check_positive_number("30", "timeout", hint=" of seconds")
+    Traceback (most recent call last):
+    ...
+    sparkdist.errors.ArgumentTypeError: timeout must be a positive number of seconds, got str: '30'
+    """
+    import math
+
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise ArgumentTypeError(f"{arg} must be a positive number{hint}, got {type(value).__name__}: {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise InvalidArgumentError(f"{arg} must be a positive, finite number{hint}, got {value!r}")
+    return float(value)

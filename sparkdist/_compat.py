@@ -301,3 +301,19 @@ def failed_task_messages(session: SparkSession, tag: str) -> list[str]:
     except Exception:  # another pyspark or Spark version: no early stop, the job still ends
         return messages
     return messages
+
+
+def registered_executors(session: SparkSession) -> list[tuple[str, str]] | None:
+    """(executor id, host) of the executors registered with a classic driver now (in local mode the
+    driver itself, whose JVM runs the tasks); None under Spark Connect or where it cannot be read."""
+    if is_connect(session):
+        return None
+    found: list[tuple[str, str]] = []
+    try:
+        listed = session.sparkContext._jsc.sc().statusStore().executorList(True).iterator()
+        while listed.hasNext():
+            summary = listed.next()
+            found.append((str(summary.id()), str(summary.hostPort()).rsplit(":", 1)[0]))
+    except Exception:  # another Spark version: unknown
+        return None
+    return [f for f in found if f[0] != "driver"] or found

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import re
 from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
 
 from sparkdist._checks import name_of
@@ -28,6 +29,7 @@ __all__ = [
     "ErrorInfo",
     "Outcome",
     "Status",
+    "environment_hint",
     "job_error",
     "result_arrow_schema",
     "task_error",
@@ -118,7 +120,8 @@ def job_error(info: ErrorInfo, split: int, func: Any, what: str = "split") -> Jo
     where = info.get("where") or name_of(func)
     return JobError(
         f"{where!r} failed on {what} {split} with {info['type']}: {info['message']}\n"
-        f"on {info['host']}; last frames of the remote traceback:\n{_tail(info)}",
+        f"on {info['host']}; last frames of the remote traceback:\n{_tail(info)}"
+        + environment_hint(info["type"], info["message"], info["host"]),
         remote_type=info["type"],
         remote_message=info["message"],
         remote_traceback=info["traceback"],
@@ -134,7 +137,8 @@ def task_error(info: ErrorInfo, index: int, name: Any, func: Any, *, keys: dict[
         call = f"call {index}" + (f" ({name!r})" if name is not None else "")
     return TaskError(
         f"{call} of {info.get('where') or name_of(func)!r} failed with {info['type']}: {info['message']}\n"
-        f"on {info['host']}; last frames of the remote traceback:\n{_tail(info)}",
+        f"on {info['host']}; last frames of the remote traceback:\n{_tail(info)}"
+        + environment_hint(info["type"], info["message"], info["host"]),
         remote_type=info["type"],
         remote_message=info["message"],
         remote_traceback=info["traceback"],
@@ -143,3 +147,50 @@ def task_error(info: ErrorInfo, index: int, name: Any, func: Any, *, keys: dict[
         host=info["host"],
         keys=keys,
     )
+
+
+# -- environment hints --------------------------------------------------------------------------------
+
+_NO_MODULE = re.compile(r"No module named '([^']+)'")
+_CANNOT_IMPORT = re.compile(r"cannot import name '([^']+)' from '([^']+)'")
+#: what a pickle made by another version of Python, cloudpickle or a library says when it is loaded
+_UNPICKLING = ("unsupported pickle protocol", "Can't get attribute", "_unpickle", "code() argument", "code expected")
+
+
+def environment_hint(remote_type: str, message: str, host: str = "") -> str:
+    """A paragraph to add to the error of a failure that comes from the executor's environment
+    rather than from the user's code: a module missing there, an import from another version of a
+    library, a pickle that another version cannot load. Empty for every other failure.
+
+    >>> print(environment_hint("ModuleNotFoundError", "No module named 'sklearn'", "node-7 (pid 41)").strip())
+    The module 'sklearn' cannot be imported on node-7 (pid 41): the executors' Python environment differs \
+from the driver's. sparkdist.executor_info() lists every executor's Python and library versions next to \
+the driver's; install 'sklearn' where the work runs (or ship it: SparkContext.addPyFile, \
+SparkSession.addArtifacts).
+    >>> environment_hint("ZeroDivisionError", "division by zero")
+    ''
+    """
+    where = f" on {host}" if host else " where the work ran"
+    missing = _NO_MODULE.search(message)
+    if remote_type in ("ModuleNotFoundError", "ImportError") and missing is not None:
+        module = missing.group(1).split(".")[0]
+        return (
+            f"\nThe module {module!r} cannot be imported{where}: the executors' Python environment differs from "
+            "the driver's. sparkdist.executor_info() lists every executor's Python and library versions next to "
+            f"the driver's; install {module!r} where the work runs (or ship it: SparkContext.addPyFile, "
+            "SparkSession.addArtifacts)."
+        )
+    other = _CANNOT_IMPORT.search(message)
+    if remote_type == "ImportError" and other is not None:
+        module = other.group(2).split(".")[0]
+        return (
+            f"\n{other.group(1)!r} is not in the version of {module!r}{where}: it differs from the driver's. "
+            "sparkdist.executor_info() lists every executor's library versions next to the driver's."
+        )
+    if remote_type in ("UnpicklingError", "PicklingError") or any(text in message for text in _UNPICKLING):
+        return (
+            f"\nThis looks like a pickle made by another version of Python, cloudpickle or a library than the "
+            f"one{where}. sparkdist.executor_info() lists every executor's Python and library versions next to "
+            "the driver's: make them match."
+        )
+    return ""

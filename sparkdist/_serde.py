@@ -231,3 +231,9 @@ def split_parts(payload: bytes, part_bytes: int = PART_BYTES) -> list[bytes]:
 def join_parts(parts: Iterator[bytes] | list[bytes]) -> bytes:
     """Inverse of :func:`split_parts`."""
     return b"".join(parts)
+
+
+def cloudpickle_module() -> Any:
+    """The cloudpickle that sparkdist pickles with: pyspark's bundled copy where pyspark is present,
+    else the cloudpickle package."""
+    return _cloudpickle()

@@ -21,7 +21,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sparkdist import _serde
 from sparkdist._checks import check_bool
+from sparkdist._protocol import Status
 from sparkdist._worker import CallBatch, GroupTask, SplitTask
 from sparkdist.errors import ArgumentTypeError, InvalidArgumentError
 
@@ -154,7 +156,8 @@ class ComputeContext(abc.ABC):
     What a context implements (for sparkdist's own modules): :attr:`is_distributed`,
     :attr:`task_slots`, :meth:`run_splits`, :meth:`run_calls`; and, where it differs from the
     in-process default, :meth:`run_groups`, :attr:`ships_work`, :attr:`spark_session`, :meth:`executors_can_open`,
-    :meth:`accepts`, :meth:`job_scope`, :meth:`cancel`, :meth:`progress`, :meth:`release`.
+    :meth:`accepts`, :meth:`job_scope`, :meth:`cancel`, :meth:`progress`, :meth:`release`,
+    :meth:`run_on_executors`.
     """
 
     wait: bool = True
@@ -224,6 +227,22 @@ class ComputeContext(abc.ABC):
 
     def check_usable(self) -> None:  # noqa: B027 - a hook with a do-nothing default
         """Raise a ComputeContextError when the context cannot run work (e.g. a stopped session)."""
+
+    def run_on_executors(self, probe: Callable[[], dict[str, Any]]) -> list[dict[str, Any]]:
+        """Run ``probe`` (a module-level function of ``sparkdist._worker``, no arguments) once on
+        every executor -- each worker process of a pool, this process for the in-process context --
+        and return its rows, one per executor that answered. A probe that failed there gives
+        ``{"executor": "host/id", "error": ErrorInfo}``.
+
+        This default runs it as an exec_job call with ``once_per_executor``: in this process, or on
+        each executor of a Spark cluster (executors busy with other work get it in further rounds).
+        """
+        batch = CallBatch(probe, (), {}, None, None, False, False, self.max_result_size)
+        work = CallWork(batch, _serde.dumps(batch) if self.ships_work else b"", 1, 1, once=True)
+        return [
+            dict(r.value) if r.status == Status.OK else {"executor": r.where, "error": r.value}
+            for r in self.run_calls(work)
+        ]
 
     # -- jobs -------------------------------------------------------------------------------------
 

@@ -32,7 +32,9 @@ __all__ = [
     "SchemaConflictError",
     "SessionStoppedError",
     "SparkDistError",
+    "SparkDistWarning",
     "TaskError",
+    "VersionMismatchWarning",
     "WorkerDiedError",
 ]
 
@@ -189,3 +191,15 @@ class ResultTooLargeError(SparkDistError, MemoryError):
         self.limit = limit
         self.size = size
         self.setting = setting
+
+
+# -- warnings ---------------------------------------------------------------------------------------
+
+
+class SparkDistWarning(UserWarning):
+    """Root of the warnings sparkdist issues (filter them with ``warnings.filterwarnings``)."""
+
+
+class VersionMismatchWarning(SparkDistWarning):
+    """An executor (or worker process) runs another Python minor version, or another major version
+    of a library that work travels with, than the driver: see :func:`sparkdist.executor_info`."""

@@ -162,7 +162,7 @@ def exec_by(
     --------
     >>> import pandas as pd
     >>> sales = pd.DataFrame({"store": [1, 1, 2, 2, 2], "amount": [3.0, 5.0, 1.0, 2.0, 6.0]})
-    >>> res = exec_by(lambda keys, g: g["amount"].sum(), sales, ["store"])
+    >>> res = exec_by(lambda keys, g: float(g["amount"].sum()), sales, ["store"])
     >>> [(r.keys["store"], r.result, r.status) for r in res]
     [(1, 8.0, 'OK'), (2, 9.0, 'OK')]
     >>> res.to_dict()

@@ -25,7 +25,10 @@ from sparkdist._protocol import CallRecord, Outcome, Status
 from sparkdist.context import DEFAULT_MAX_RESULT_SIZE, CallWork, ComputeContext, SplitWork, active_tag
 from sparkdist.errors import JobError, WorkerDiedError
 
-__all__ = ["LocalComputeContext", "LocalParallelComputeContext"]
+__all__ = ["RENDEZVOUS_SECONDS", "LocalComputeContext", "LocalParallelComputeContext"]
+
+#: The longest that a pool's workers wait for each other to run one probe each (run_on_executors).
+RENDEZVOUS_SECONDS = 5.0
 
 
 class LocalComputeContext(ComputeContext):
@@ -219,6 +222,24 @@ class LocalParallelComputeContext(ComputeContext):
         )
         where = _local_where() if work.once else None
         return [CallRecord(i, Status(s), v, o, where or worker) for worker, records in done for i, s, v, o in records]
+
+    def run_on_executors(self, probe: Callable[[], dict[str, Any]]) -> list[dict[str, Any]]:
+        """One probe in each worker process: they meet at a short rendezvous (each notes its pid and
+        waits for the others), so that no worker answers twice while another answers not at all."""
+        rows: dict[int, dict[str, Any]] = {}
+
+        def arrived(i: int, raw: bytes) -> bool:
+            row = _serde.loads(raw)
+            rows.setdefault(row.get("pid", i), row)
+            return False
+
+        folder = tempfile.mkdtemp(prefix="sparkdist-probe-")
+        try:
+            unit = (probe, folder, self.n_workers, RENDEZVOUS_SECONDS)
+            self._run_units(_worker.local_probe, [unit] * self.n_workers, arrived)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return list(rows.values())
 
     def _run_units(
         self,

@@ -21,7 +21,7 @@ from sparkdist._worker.calls import (
 )
 from sparkdist._worker.common import SplitReader, SplitTask
 from sparkdist._worker.groups import GroupCall, GroupTask, same_keys, spark_group_frames
-from sparkdist._worker.probes import PROBE_SCHEMA, probe_files, probe_slots
+from sparkdist._worker.probes import LIBRARIES, PROBE_SCHEMA, environment, local_probe, probe_files, probe_slots
 from sparkdist._worker.splits import (
     fold,
     run_local_payload,
@@ -33,6 +33,7 @@ from sparkdist._worker.splits import (
 )
 
 __all__ = [
+    "LIBRARIES",
     "PROBE_SCHEMA",
     "CallBatch",
     "GroupCall",
@@ -42,7 +43,9 @@ __all__ = [
     "StopJob",
     "StopPolicy",
     "current_task_rng",
+    "environment",
     "fold",
+    "local_probe",
     "parse_stop",
     "probe_files",
     "probe_slots",

@@ -231,24 +231,34 @@ def executor_facts() -> tuple[str, int | None]:
 
 
 def _executor_jvm_args() -> tuple[str | None, int | None]:
-    """``--executor-id`` and ``--cores`` from the executor JVM's command line (Linux /proc), looking
-    a few processes up from this worker (worker <- daemon <- JVM)."""
+    """``--executor-id`` and ``--cores`` from the executor JVM's command line (Linux /proc)."""
+    args = jvm_cmdline()
+    if any(a.endswith("CoarseGrainedExecutorBackend") for a in args):
+        found = {k: args[i + 1] for i, k in enumerate(args[:-1]) if k in ("--executor-id", "--cores")}
+        cores = found.get("--cores", "")
+        return found.get("--executor-id"), int(cores) if cores.isdigit() else None
+    return None, None
+
+
+@functools.lru_cache(maxsize=1)
+def jvm_cmdline() -> tuple[str, ...]:
+    """The command line of the JVM this Python worker serves (an executor's, or in local mode the
+    driver's), looking a few processes up from this worker (worker <- daemon <- JVM; Linux /proc);
+    empty when there is none."""
     pid = os.getpid()
     for _ in range(4):
         try:
             with open(f"/proc/{pid}/stat", "rb") as fh:
                 pid = int(fh.read().rsplit(b")", 1)[1].split()[1])  # the parent's pid
             with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                args = [a.decode(errors="replace") for a in fh.read().split(b"\0")]
+                args = tuple(a.decode(errors="replace") for a in fh.read().split(b"\0"))
         except (OSError, ValueError, IndexError):
-            return None, None
-        if any(a.endswith("CoarseGrainedExecutorBackend") for a in args):
-            found = {k: args[i + 1] for i, k in enumerate(args[:-1]) if k in ("--executor-id", "--cores")}
-            cores = found.get("--cores", "")
-            return found.get("--executor-id"), int(cores) if cores.isdigit() else None
+            return ()
+        if os.path.basename(args[0]) == "java" or any(a.endswith("CoarseGrainedExecutorBackend") for a in args):
+            return args
         if pid <= 1:
             break
-    return None, None
+    return ()
 
 
 def files_root() -> str | None:

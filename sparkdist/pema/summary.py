@@ -16,7 +16,13 @@ from sparkdist.pema.base import DataInfo, PemaAlgorithm
 class Summary(PemaAlgorithm):
     """count, missing, mean, std, var, min and max of numeric columns (all of them by default).
 
-    Moments merge with Chan's pairwise formula, so the result does not depend on the split.
+    One pass over the data. Each chunk is summarised by a corrected two-pass (its mean, then
+    ``m2 = sum(d^2) - sum(d)^2 / n`` of the deviations ``d`` from it), and chunks and splits merge
+    with Chan et al.'s pairwise formula, the means carried as double-doubles (TwoSum) so that the
+    difference of two partial means is taken exactly. std and var therefore agree with numpy's
+    two-pass over the whole column (``np.std(x, ddof=1)``) to within 0.5 digits on NIST's
+    univariate reference sets, however the rows are split or merged (``benchmarks/accuracy_nist.py``),
+    also where the mean is 10^8 times the standard deviation; the mean keeps all 15 digits.
 
     >>> import pandas as pd
     >>> from sparkdist.pema import pema_compute

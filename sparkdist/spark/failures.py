@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from sparkdist._protocol import environment_hint
 from sparkdist.errors import JobError, ResultTooLargeError, WorkerDiedError
 
 __all__ = ["first_line", "is_spark_error", "spark_failure"]
@@ -60,7 +61,8 @@ outside the function's own call. The job was stopped; the executor's log on that
     remote_type, _, remote_message = last.partition(": ")
     return JobError(
         f"the Spark job failed: {last[:500]}"
-        + (f"\nLast frames of the worker traceback:\n{_tail(trace)}" if trace else ""),
+        + (f"\nLast frames of the worker traceback:\n{_tail(trace)}" if trace else "")
+        + environment_hint(remote_type, remote_message),
         remote_type=remote_type if remote_message else type(err).__name__,
         remote_message=remote_message or last,
         remote_traceback=trace or text[:5000],
