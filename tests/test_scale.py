@@ -203,7 +203,7 @@ def test_100000_splits_travel_as_rows(spark_ctx, monkeypatch, reduce):
 
     from sparkdist.spark import running
 
-    n = 100_000 if reduce is not None else 20_000  # without a reduce every split's outcome comes back
+    n = 100_000 if reduce is not None else 5_000  # without a reduce every split's outcome comes back
     made: list[int] = []
     split_rows = running.split_rows
 
@@ -225,4 +225,6 @@ def test_few_splits_stay_inside_the_function(spark_ctx, monkeypatch):
     from sparkdist.spark import running
 
     monkeypatch.setattr(running, "split_rows", lambda *a: pytest.fail("a few splits went as rows"))
-    assert sd.distribute_job(_count, _ManySplits(50), chunked=True, reduce=operator.add, compute_context=spark_ctx) == 50
+    assert (
+        sd.distribute_job(_count, _ManySplits(50), chunked=True, reduce=operator.add, compute_context=spark_ctx) == 50
+    )

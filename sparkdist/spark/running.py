@@ -164,7 +164,7 @@ def split_rows(session: SparkSession, splits: Sequence[Any], size: int) -> DataF
     splits [t*size, (t+1)*size), each row in partition t (DataFrame operations only, for Connect)."""
     n_tasks = -(-len(splits) // size)
     rows = [(t, t * size, _serde.dumps(list(splits[t * size : (t + 1) * size]))) for t in range(n_tasks)]
-    frame = session.createDataFrame(rows, "task long, first long, splits binary")
+    frame = session.createDataFrame(rows, "task int, first long, splits binary")
     return _compat.repartition_by_id(frame, n_tasks, "task")
 
 
