@@ -146,6 +146,31 @@ def spark_map_fold_groups(
             )
 
 
+def spark_map_split_rows(
+    task_bytes: bytes, reduce_bytes: bytes | None, rows: Iterator[pa.RecordBatch]
+) -> Iterator[pa.RecordBatch]:
+    """mapInArrow over rows (task, first split, pickled splits), one per task: many planned splits
+    travel this way rather than inside this function, which every task receives whole. Each row's
+    splits are run in order; with ``reduce_bytes`` they are folded into one outcome keyed by the
+    first split, else each split's outcome is sent."""
+    task: SplitTask = _serde.loads(task_bytes)
+    reduce = _serde.loads(reduce_bytes) if reduce_bytes is not None else None
+    for batch in rows:
+        for first, splits_bytes in zip(batch.column(1).to_pylist(), batch.column(2).to_pylist(), strict=True):
+            splits = _serde.loads(splits_bytes)
+            outcomes = (run_split(task, first + i, split.chunks()) for i, split in enumerate(splits))
+            if reduce is None:
+                for outcome in outcomes:
+                    yield from emit_outcome(outcome, task.result_limit, name_of(task.func))
+                continue
+            folded = fold(reduce, outcomes)
+            yield from emit_outcome(
+                folded if folded is not None else Outcome(first, Status.EMPTY, None),
+                task.result_limit,
+                name_of(task.func),
+            )
+
+
 def spark_reduce_groups(
     reduce_bytes: bytes, group_size: int, limit: int | None, batches: Iterator[pa.RecordBatch]
 ) -> Iterator[pa.RecordBatch]:

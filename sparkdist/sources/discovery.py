@@ -183,6 +183,11 @@ def _kind(value: str) -> str:
     return "string"
 
 
+#: Threads reading footers, and files per batch handed to one.
+FOOTER_THREADS = 16
+FOOTER_BATCH = 64
+
+
 def _read_footers(fs: pafs.FileSystem, paths: list[str]) -> list[Any]:
     """Every file's footer, read in parallel; a DataSourceError naming the files that are not Parquet."""
     import pyarrow as pa
@@ -190,14 +195,25 @@ def _read_footers(fs: pafs.FileSystem, paths: list[str]) -> list[Any]:
 
     fmt = pads.ParquetFileFormat()
 
-    def read(path: str) -> Any:
-        try:
-            return fmt.make_fragment(path, filesystem=fs).metadata
-        except (pa.ArrowInvalid, OSError) as err:
-            return err
+    def read(batch: list[str]) -> list[Any]:
+        found: list[Any] = []
+        for path in batch:
+            try:
+                found.append(fmt.make_fragment(path, filesystem=fs).metadata)
+            except (pa.ArrowInvalid, OSError) as err:
+                found.append(err)
+        return found
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(16, len(paths)))) as pool:
-        footers = list(pool.map(read, paths))
+    # Threads, as pyarrow releases the GIL while it reads; files go to them in batches, as a future
+    # per file costs about as much as reading a small local footer.
+    n_threads = max(1, min(FOOTER_THREADS, len(paths)))
+    size = max(1, min(FOOTER_BATCH, -(-len(paths) // n_threads)))
+    batches = [paths[i : i + size] for i in range(0, len(paths), size)]
+    if len(batches) == 1:
+        footers = read(batches[0])
+    else:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=n_threads) as pool:
+            footers = [m for found in pool.map(read, batches) for m in found]
     bad = [(p, m) for p, m in zip(paths, footers, strict=True) if isinstance(m, BaseException)]
     if bad:
         listed = "; ".join(f"'{p}' ({type(e).__name__}: {str(e).splitlines()[0]})" for p, e in bad[:10])
@@ -219,24 +235,43 @@ def _logical(t: pa.DataType) -> str:
     return name.replace("large_list", "list")
 
 
+class _ArrowSchemas:
+    """A footer's Arrow schema, converted once for the footers that agree with it (Parquet schema and
+    key-value metadata, which holds pyarrow's own schema): the files of a data set mostly share one."""
+
+    def __init__(self) -> None:
+        self._known: list[tuple[Any, Any, pa.Schema]] = []  # the last few distinct ones, newest first
+
+    def __call__(self, meta: Any) -> pa.Schema:
+        kv = meta.metadata
+        for parquet, known_kv, arrow in self._known:
+            if known_kv == kv and parquet.equals(meta.schema):
+                return arrow
+        arrow = meta.schema.to_arrow_schema()
+        self._known = [(meta.schema, kv, arrow), *self._known[:7]]
+        return arrow
+
+
 def _file_schema(paths: list[str], footers: list[Any], partition_names: Sequence[str]) -> pa.Schema:
     """The files' columns, each with one type: a SchemaConflictError names the files that differ."""
     import pyarrow as pa
 
-    types: dict[str, dict[str, list[str]]] = {}
-    schemas = []
+    converted = _ArrowSchemas()
+    by_schema: dict[int, tuple[pa.Schema, list[str]]] = {}  # each distinct schema (one object each) and its files
     for path, meta in zip(paths, footers, strict=True):
-        schema = meta.schema.to_arrow_schema()
+        schema = converted(meta)
+        by_schema.setdefault(id(schema), (schema, []))[1].append(path)
+    types: dict[str, dict[str, list[str]]] = {}
+    for schema, files in by_schema.values():
         twice = sorted({n for n in schema.names if schema.names.count(n) > 1})
         if twice:
             raise SchemaConflictError(
-                f"the Parquet file '{path}' has more than one column named {', '.join(repr(n) for n in twice)}; "
+                f"the Parquet file '{files[0]}' has more than one column named {', '.join(repr(n) for n in twice)}; "
                 "rename them where the file is written (pyarrow and Spark cannot tell such columns apart)"
             )
-        schemas.append(schema)
         for fld in schema:
             if fld.name not in partition_names:
-                types.setdefault(fld.name, {}).setdefault(_logical(fld.type), []).append(path)
+                types.setdefault(fld.name, {}).setdefault(_logical(fld.type), []).extend(files)
     conflicts = {c: t for c, t in types.items() if len(t) > 1}
     if conflicts:
         desc = "; ".join(
@@ -245,7 +280,7 @@ def _file_schema(paths: list[str], footers: list[Any], partition_names: Sequence
             for c, t in conflicts.items()
         )
         raise SchemaConflictError(f"the Parquet files disagree on column types: {desc}")
-    unified = pa.unify_schemas(schemas, promote_options="permissive")
+    unified = pa.unify_schemas([schema for schema, _ in by_schema.values()], promote_options="permissive")
     return pa.schema([f for f in unified if f.name not in partition_names])
 
 

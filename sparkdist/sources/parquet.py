@@ -308,6 +308,7 @@ class ParquetData(DataSource):
         """Splits for ``slots`` task slots, planned from footers only (no data pages are read)."""
         disc = self._discover()
         arrow_filter = None if self._filters is None else self._filters.to_arrow()
+        shipped = _ShippedExpressions()
         splits: list[LocalSplit] = []
         for group in group_row_groups(self._pruned_row_groups(), slots, self.split_bytes):
             pieces: list[tuple[str, tuple[int, ...], Any]] = []
@@ -316,10 +317,16 @@ class ParquetData(DataSource):
                 if pieces and pieces[-1][0] == f.path:
                     pieces[-1] = (f.path, (*pieces[-1][1], rg.id), pieces[-1][2])
                 else:
-                    pieces.append((f.path, (rg.id,), f.partition_expression))
+                    pieces.append((f.path, (rg.id,), shipped(f.partition_expression)))
             splits.append(
                 ParquetSplit(
-                    disc.filesystem, tuple(pieces), disc.schema, self.columns, arrow_filter, self.rows_per_chunk
+                    disc.filesystem,
+                    tuple(pieces),
+                    disc.schema,
+                    self.columns,
+                    arrow_filter,
+                    self.rows_per_chunk,
+                    tuple(self._filters.columns) if self._filters is not None and self._filters.disjuncts else None,
                 )
             )
         return splits
@@ -396,6 +403,21 @@ class ParquetData(DataSource):
 
     def __repr__(self) -> str:
         return f"ParquetData({self.paths!r}, columns={self.columns}, filters={self.filters!r}, engine={self.engine!r})"
+
+
+class _ShippedExpressions:
+    """A file's partition expression as its split carries it: None for none (a file outside hive
+    folders), else one object per distinct expression, so that pickling a split of many files of
+    one folder writes it once (an expression pickles to hundreds of bytes)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, Any] = {}
+
+    def __call__(self, expression: Any) -> Any:
+        key = str(expression)
+        if key == "true":
+            return None
+        return self._seen.setdefault(key, expression)
 
 
 def _as_list(path: Any) -> list[Any]:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["MIN_SPLIT_BYTES", "ParquetSplit", "all_null", "group_row_groups", "hive_groups"]
+__all__ = ["MIN_SPLIT_BYTES", "READ_BUFFER", "ParquetSplit", "all_null", "group_row_groups", "hive_groups"]
 
 #: No split is planned below this size unless the data is that small.
 MIN_SPLIT_BYTES = 1024 * 1024
@@ -31,43 +31,97 @@ class ParquetSplit(LocalSplit):
     columns: tuple[str, ...] | None
     filter: Any
     rows_per_chunk: int
+    filter_columns: tuple[str, ...] | None = None  # the columns ``filter`` names (None: not known)
 
     def chunks(self) -> Iterator[pd.DataFrame]:
-        """Chunks of up to ``rows_per_chunk`` rows. Small row groups (files written by many writers,
-        or partitioned on write, often hold a few dozen rows each) are joined as Arrow batches first,
-        so the conversion to pandas is paid per chunk, not per row group."""
+        """Chunks of exactly ``rows_per_chunk`` rows (the last one fewer), across the split's files, so
+        that a split of many small files costs one pandas conversion per chunk, not one per file.
+
+        Each file is read with ``pyarrow.parquet.ParquetFile.iter_batches`` from a buffered stream, page
+        by page: a worker holds about one chunk as Arrow and one as pandas plus :data:`READ_BUFFER`
+        per column, whatever the size of the split and its row groups. (pyarrow.dataset's scanner
+        decodes whole row groups and reads the next ones ahead, so its memory grows with them.)"""
         import pyarrow as pa
 
         pending: list[pa.RecordBatch] = []
-        rows = 0
+        held = 0
         for batch in self._batches():
-            if pending and rows + batch.num_rows > self.rows_per_chunk:
-                yield pa.Table.from_batches(pending).to_pandas()
-                pending, rows = [], 0
+            if not batch.num_rows:
+                continue
             pending.append(batch)
-            rows += batch.num_rows
-        if pending:
-            yield pa.Table.from_batches(pending).to_pandas()
+            held += batch.num_rows
+            while held >= self.rows_per_chunk:
+                table = pa.Table.from_batches(pending)
+                pending, held = [], 0
+                yield _to_pandas(table.slice(0, self.rows_per_chunk))
+                rest = table.slice(self.rows_per_chunk)
+                del table
+                pending, held = rest.to_batches(), rest.num_rows
+        if held:
+            yield _to_pandas(pa.Table.from_batches(pending))
 
     def _batches(self) -> Iterator[pa.RecordBatch]:
+        """The pieces' rows as batches of the split's schema (selected columns), filtered."""
         import pyarrow as pa
         import pyarrow.dataset as pads
+        import pyarrow.parquet as pq
 
-        fmt = pads.ParquetFileFormat()
+        wanted = list(self.columns) if self.columns is not None else list(self.schema.names)
+        if self.filter is not None:  # the filter's columns are read too (an Expression's: all of them)
+            named = self.filter_columns if self.filter_columns is not None else tuple(self.schema.names)
+            wanted += [c for c in named if c not in wanted]
+        target = pa.schema([self.schema.field(c) for c in wanted])
         for path, ids, pexpr in self.pieces:
+            keys = pads.get_partition_keys(pexpr) if pexpr is not None else {}
             try:
-                frag = fmt.make_fragment(
-                    path, filesystem=self.filesystem, partition_expression=pexpr, row_groups=list(ids)
-                )
-                batches = frag.to_batches(
-                    schema=self.schema,
-                    columns=list(self.columns) if self.columns is not None else None,
-                    filter=self.filter,
-                    batch_size=self.rows_per_chunk,
-                )
-                yield from (b for b in batches if b.num_rows)
+                with self.filesystem.open_input_file(path) as file:
+                    parquet = pq.ParquetFile(file, pre_buffer=False, buffer_size=READ_BUFFER)
+                    present = set(parquet.schema_arrow.names)
+                    for batch in parquet.iter_batches(
+                        batch_size=self.rows_per_chunk,
+                        row_groups=list(ids),
+                        columns=[c for c in wanted if c in present and c not in keys],
+                        use_threads=False,
+                    ):
+                        batch = _conform(batch, target, keys)
+                        if self.filter is not None:
+                            batch = batch.filter(self.filter)
+                            if self.columns is not None and len(self.columns) < len(wanted):
+                                batch = batch.select(list(self.columns))
+                        yield batch
             except (OSError, pa.ArrowException) as err:
                 raise DataSourceError(f"cannot read Parquet file '{path}': {type(err).__name__}: {err}") from err
+
+
+def _conform(batch: pa.RecordBatch, target: pa.Schema, keys: dict[str, Any]) -> pa.RecordBatch:
+    """A file's batch as the data set's schema: its columns cast where the file's type differs (e.g.
+    large_string), partition columns from the file's folders, columns the file lacks as nulls."""
+    import pyarrow as pa
+
+    if batch.schema.equals(target) and not keys:
+        return batch
+    n = batch.num_rows
+    names = batch.schema.names
+    columns = []
+    for fld in target:
+        if fld.name in keys:
+            columns.append(pa.repeat(pa.scalar(keys[fld.name], type=fld.type), n))
+        elif fld.name in names:
+            column = batch.column(fld.name)
+            columns.append(column if column.type.equals(fld.type) else column.cast(fld.type))
+        else:
+            columns.append(pa.nulls(n, fld.type))
+    return pa.RecordBatch.from_arrays(columns, schema=target)
+
+
+#: Bytes a file is read in at a time, per column: pages stream through a buffer this size instead of
+#: each column's whole chunk of a row group being read at once.
+READ_BUFFER = 1024 * 1024
+
+
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    frame: pd.DataFrame = table.to_pandas()
+    return frame
 
 
 def all_null(disc: Discovery, columns: list[str]) -> list[str]:

@@ -22,7 +22,18 @@ if TYPE_CHECKING:
     import pyarrow.fs as pafs
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["Run", "calls_job", "groups_job", "probe_files", "probe_slots", "run_splits", "slots_from_probe"]
+__all__ = [
+    "SPLITS_IN_FUNCTION",
+    "SPLIT_BYTES_IN_FUNCTION",
+    "Run",
+    "calls_job",
+    "groups_job",
+    "probe_files",
+    "probe_slots",
+    "run_splits",
+    "slots_from_probe",
+    "split_rows",
+]
 
 
 class Run:
@@ -103,30 +114,58 @@ def run_splits(run: Run, work: SplitWork) -> list[Outcome]:
 
 
 def _grouping(run: Run, work: SplitWork, n_splits: int) -> int:
-    """How many consecutive planned splits one task reads (and folds): more than 1 only with a
-    reduce and enough groups to fill every slot."""
+    """How many consecutive planned splits one task reads (and folds, with a reduce): more than 1
+    with a reduce and enough groups to fill every slot, or, without one, for more splits than
+    :data:`SPLITS_IN_FUNCTION` (a Spark task per split would cost more than small splits do)."""
     size = _reduce.group_size(n_splits)
     n_groups = -(-n_splits // size)
-    return size if work.reduce_bytes is not None and 1 < n_groups < n_splits and n_groups >= run.slots else 1
+    enough = 1 < n_groups < n_splits and n_groups >= run.slots
+    if work.reduce_bytes is None:
+        return size if enough and n_splits > SPLITS_IN_FUNCTION else 1
+    return size if enough else 1
+
+
+#: Up to this many planned splits, and this many bytes of them pickled, the splits travel inside
+#: the function given to ``mapInArrow`` (one broadcast, fastest for a few); beyond, Spark would send
+#: every task all of them, so they travel as rows of a DataFrame, each task receiving its own.
+SPLITS_IN_FUNCTION = 1_000
+SPLIT_BYTES_IN_FUNCTION = 4 * 1024 * 1024
 
 
 def _planned(run: Run, work: SplitWork, splits: Sequence[Any], size: int) -> DataFrame | list[Outcome]:
     """Planned splits: ``spark.range(n)`` whose task i reads split i. With groups (``size`` > 1, from
-    :func:`_grouping`), each task reads and folds its own group of consecutive splits instead (one
-    stage; the outcomes are returned at once)."""
+    :func:`_grouping`), each task reads (and, with a reduce, folds) its own group of consecutive
+    splits instead (one stage; folded outcomes are returned at once). Many splits come to the tasks
+    as rows of a DataFrame (:func:`split_rows`) rather than inside the function."""
     n_splits = len(splits)
-    splits_bytes = _serde.dumps(splits)
-    if size > 1 and work.reduce_bytes is not None:
+    folds = size > 1 and work.reduce_bytes is not None
+    run.plan_units(n_splits, size)
+    splits_bytes = _serde.dumps(splits) if n_splits <= SPLITS_IN_FUNCTION else None
+    if splits_bytes is None or len(splits_bytes) > SPLIT_BYTES_IN_FUNCTION:
+        func = functools.partial(
+            _worker.splits.spark_map_split_rows, work.task_bytes, work.reduce_bytes if folds else None
+        )
+        mapped = split_rows(run.session, splits, size).mapInArrow(func, RESULT_SCHEMA)
+        return _reduce.collect_outcomes(mapped, run.limit) if folds else mapped
+    if folds:
+        assert work.reduce_bytes is not None
         n_groups = -(-n_splits // size)
-        run.plan_units(n_splits, size)
         fold = functools.partial(
             _worker.spark_map_fold_groups, work.task_bytes, splits_bytes, work.reduce_bytes, size, n_splits
         )
         grouped = run.session.range(0, n_groups, 1, numPartitions=n_groups).mapInArrow(fold, RESULT_SCHEMA)
         return _reduce.collect_outcomes(grouped, run.limit)
-    run.plan_units(n_splits, 1)
     func = functools.partial(_worker.spark_map_splits, work.task_bytes, splits_bytes)
     return run.session.range(0, n_splits, 1, numPartitions=n_splits).mapInArrow(func, RESULT_SCHEMA)
+
+
+def split_rows(session: SparkSession, splits: Sequence[Any], size: int) -> DataFrame:
+    """A DataFrame of one row per task, ``(task, first split, pickled splits)``, task t holding
+    splits [t*size, (t+1)*size), each row in partition t (DataFrame operations only, for Connect)."""
+    n_tasks = -(-len(splits) // size)
+    rows = [(t, t * size, _serde.dumps(list(splits[t * size : (t + 1) * size]))) for t in range(n_tasks)]
+    frame = session.createDataFrame(rows, "task int, first long, splits binary")
+    return _compat.repartition_by_id(frame, n_tasks, "task")
 
 
 def calls_job(
