@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -117,7 +118,9 @@ def _grouping(run: Run, work: SplitWork, n_splits: int) -> int:
     """How many consecutive planned splits one task reads (and folds, with a reduce): more than 1
     with a reduce and enough groups to fill every slot, or, without one, for more splits than
     :data:`SPLITS_IN_FUNCTION` (a Spark task per split would cost more than small splits do)."""
-    size = _reduce.group_size(n_splits)
+    # about √n groups, as many as a multiple of the slots, so that no slot waits for a last lone group
+    waves = max(1, round(math.sqrt(n_splits) / max(1, run.slots)))
+    size = -(-n_splits // (waves * max(1, run.slots)))
     n_groups = -(-n_splits // size)
     enough = 1 < n_groups < n_splits and n_groups >= run.slots
     if work.reduce_bytes is None:
