@@ -66,6 +66,8 @@ def build(recipe: Recipe) -> tuple[SparkSession, bool]:
             builder = builder.config(key, str(value))
     for key, value in recipe.spark_config.items():
         builder = builder.config(str(key), str(value).lower() if isinstance(value, bool) else str(value))
+    for key, value in address_limit_settings(recipe.spark_config).items():
+        builder = builder.config(key, value)
     before = _compat.active_session()
     with warnings.catch_warnings():
         # Connect re-applies builder settings at runtime and warns that static ones (already
@@ -76,6 +78,26 @@ def build(recipe: Recipe) -> tuple[SparkSession, bool]:
         "sparkdist: using %s Spark session (%s)", "a Connect" if _compat.is_connect(session) else "a classic", target
     )
     return session, session is not before
+
+
+#: What a Python worker needs when ``spark.executor.pyspark.memory`` limits its address space: Arrow's
+#: default allocator (mimalloc or jemalloc) reserves about 1 GB of address space as it starts, so a
+#: worker far within the limit in memory fails to allocate; the system allocator reserves nothing.
+ADDRESS_LIMIT_ENV = {"spark.executorEnv.ARROW_DEFAULT_MEMORY_POOL": "system"}
+
+
+def address_limit_settings(spark_config: dict[str, Any]) -> dict[str, str]:
+    """Settings to add to a session sparkdist builds: Arrow's system allocator on the executors when
+    ``spark.executor.pyspark.memory`` is set (unless the configuration chooses an allocator itself).
+
+    >>> address_limit_settings({"spark.executor.pyspark.memory": "512m"})
+    {'spark.executorEnv.ARROW_DEFAULT_MEMORY_POOL': 'system'}
+    >>> address_limit_settings({})
+    {}
+    """
+    if "spark.executor.pyspark.memory" not in spark_config:
+        return {}
+    return {k: v for k, v in ADDRESS_LIMIT_ENV.items() if k not in spark_config}
 
 
 def ship(session: SparkSession) -> None:
