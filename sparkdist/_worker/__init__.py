@@ -24,6 +24,7 @@ from sparkdist._worker.groups import GroupCall, GroupTask, same_keys, spark_grou
 from sparkdist._worker.probes import LIBRARIES, PROBE_SCHEMA, environment, local_probe, probe_files, probe_slots
 from sparkdist._worker.splits import (
     fold,
+    rdd_map_splits,
     run_local_payload,
     run_split,
     spark_map_fold_groups,
@@ -50,6 +51,7 @@ __all__ = [
     "probe_files",
     "probe_slots",
     "rdd_exec_tasks",
+    "rdd_map_splits",
     "run_calls",
     "run_local_calls",
     "run_local_payload",

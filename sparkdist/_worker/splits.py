@@ -171,6 +171,36 @@ def spark_map_split_rows(
             )
 
 
+def rdd_map_splits(
+    task_bytes: bytes,
+    splits_bytes: bytes,
+    reduce_bytes: bytes | None,
+    group_size: int,
+    n_splits: int,
+    tasks: Iterator[int],
+) -> Iterator[tuple[int, Status, bytes]]:
+    """Classic Spark: mapPartitions over task numbers (the cheapest job Spark has, no SQL planning).
+    Task t runs splits [t*size, (t+1)*size) in order; with ``reduce_bytes`` it folds them into one
+    outcome keyed by its first split, else it sends each split's. Results travel as pickled bytes."""
+    task: SplitTask = _serde.loads(task_bytes)
+    splits = _serde.loads(splits_bytes)
+    reduce = _serde.loads(reduce_bytes) if reduce_bytes is not None else None
+    where = name_of(task.func)
+    for t in tasks:
+        first = t * group_size
+        outcomes: Iterator[Outcome] = (
+            run_split(task, i, splits[i].chunks()) for i in range(first, min(n_splits, first + group_size))
+        )
+        if reduce is not None:
+            folded = fold(reduce, outcomes)
+            outcomes = iter([folded if folded is not None else Outcome(first, Status.EMPTY, None)])
+        for split, status, value in outcomes:
+            try:
+                yield (split, *checked_payload(status, value, task.result_limit))
+            except Exception as err:
+                yield (split, Status.ERROR, _serde.dumps_result(unpicklable(err, where)))
+
+
 def spark_reduce_groups(
     reduce_bytes: bytes, group_size: int, limit: int | None, batches: Iterator[pa.RecordBatch]
 ) -> Iterator[pa.RecordBatch]:

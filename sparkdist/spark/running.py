@@ -150,6 +150,17 @@ def _planned(run: Run, work: SplitWork, splits: Sequence[Any], size: int) -> Dat
         )
         mapped = split_rows(run.session, splits, size).mapInArrow(func, RESULT_SCHEMA)
         return _reduce.collect_outcomes(mapped, run.limit) if folds else mapped
+    if not _compat.is_connect(run.session):  # classic: an RDD of task numbers skips SQL planning
+        n_tasks = -(-n_splits // size)
+        part = functools.partial(
+            _worker.rdd_map_splits, work.task_bytes, splits_bytes, work.reduce_bytes if folds else None, size, n_splits
+        )
+        rows = run.session.sparkContext.parallelize(range(n_tasks), n_tasks).mapPartitions(part).collect()
+        outcomes = _reduce.assemble(((key, 0, 1, status, payload) for key, status, payload in rows), run.limit, "split")
+        if work.reduce_bytes is None or folds:
+            return outcomes
+        folded = _worker.fold(_serde.loads(work.reduce_bytes), outcomes)  # few splits: the driver folds them
+        return [folded] if folded is not None else []
     if folds:
         assert work.reduce_bytes is not None
         n_groups = -(-n_splits // size)
