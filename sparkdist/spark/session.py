@@ -83,15 +83,21 @@ def build(recipe: Recipe) -> tuple[SparkSession, bool]:
 #: What a Python worker needs when ``spark.executor.pyspark.memory`` limits its address space: Arrow's
 #: default allocator (mimalloc or jemalloc) reserves about 1 GB of address space as it starts, so a
 #: worker far within the limit in memory fails to allocate; the system allocator reserves nothing.
-ADDRESS_LIMIT_ENV = {"spark.executorEnv.ARROW_DEFAULT_MEMORY_POOL": "system"}
+#: glibc's allocator, with its mmap threshold fixed, hands blocks of 1 MiB and more back to the system
+#: when freed, so a long task's address space does not grow with fragments.
+ADDRESS_LIMIT_ENV = {
+    "spark.executorEnv.ARROW_DEFAULT_MEMORY_POOL": "system",
+    "spark.executorEnv.MALLOC_MMAP_THRESHOLD_": "1048576",
+    "spark.executorEnv.MALLOC_ARENA_MAX": "2",
+}
 
 
 def address_limit_settings(spark_config: dict[str, Any]) -> dict[str, str]:
     """Settings to add to a session sparkdist builds: Arrow's system allocator on the executors when
     ``spark.executor.pyspark.memory`` is set (unless the configuration chooses an allocator itself).
 
-    >>> address_limit_settings({"spark.executor.pyspark.memory": "512m"})
-    {'spark.executorEnv.ARROW_DEFAULT_MEMORY_POOL': 'system'}
+    >>> sorted(address_limit_settings({"spark.executor.pyspark.memory": "512m"}))
+    ['spark.executorEnv.ARROW_DEFAULT_MEMORY_POOL', 'spark.executorEnv.MALLOC_ARENA_MAX', 'spark.executorEnv.MALLOC_MMAP_THRESHOLD_']
     >>> address_limit_settings({})
     {}
     """
