@@ -2,8 +2,8 @@
 
 Work: X'X of 9 float64 columns (the normal equations of a regression) over 4 million rows in 8
 Parquet files, read by Spark as one DataFrame. Both sides compute the same numpy products per Arrow
-batch; both return to the driver and sum there (the hand-written one) or on the executors in a tree
-(distribute_job with reduce). Prints one table; ratios < 1 mean sparkdist is faster.
+batch; both return to the driver and sum there (distribute_job with reduce folds them as they arrive
+when there are few splits or under Spark Connect, else on the executors in a tree). Prints one table; ratios < 1 mean sparkdist is faster.
 
     python benchmarks/bench_distribute.py [--rows 4000000] [--repeat 3] [--mode local|connect]
 """
