@@ -33,6 +33,17 @@ def name_of(func: Any) -> str:
     return str(getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or type(func).__name__)
 
 
+def check_seed(value: Any, arg: str = "rng_seed") -> int | None:
+    """A random seed: any int (negative ones too, as R takes them) or None.
+
+    >>> check_seed(-3), check_seed(None)
+    (-3, None)
+    """
+    if value is not None and (not isinstance(value, numbers.Integral) or isinstance(value, bool)):
+        raise ArgumentTypeError(f"{arg} must be an int or None, got {type(value).__name__}: {value!r}")
+    return None if value is None else int(value)
+
+
 def check_bool(value: Any, arg: str) -> bool:
     if not isinstance(value, bool):
         raise ArgumentTypeError(f"{arg} must be True or False, got {value!r}")

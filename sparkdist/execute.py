@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import numbers
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from sparkdist import _serde, _worker, jobs
-from sparkdist._checks import check_bool, check_callable, check_positive_int, name_of
+from sparkdist._checks import check_bool, check_callable, check_positive_int, check_seed, name_of
 from sparkdist._current import resolve_context
 from sparkdist._protocol import CallRecord, Status, task_error
 from sparkdist.context import CallWork, ComputeContext
@@ -146,8 +145,7 @@ def exec_job(
     if elems is not None and times is not None and times != len(elems):
         raise InvalidArgumentError(f"times_to_run={times} disagrees with len(elem_args)={len(elems)}; give one of them")
     chunk = check_positive_int(task_chunk_size, "task_chunk_size")
-    if rng_seed is not None and (not isinstance(rng_seed, numbers.Integral) or isinstance(rng_seed, bool)):
-        raise ArgumentTypeError(f"rng_seed must be an int or None, got {type(rng_seed).__name__}: {rng_seed!r}")
+    seed = check_seed(rng_seed)
     once = check_bool(once_per_executor, "once_per_executor")
     check_bool(continue_on_failure, "continue_on_failure")
     check_bool(console_output, "console_output")
@@ -164,7 +162,7 @@ def exec_job(
         args=tuple(args),
         kwargs=dict(kwargs),
         elems=elems,
-        rng_seed=None if rng_seed is None else int(rng_seed),
+        rng_seed=seed,
         capture=console_output,
         stop_on_failure=not continue_on_failure,
         result_limit=ctx.max_result_size,

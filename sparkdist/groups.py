@@ -9,14 +9,13 @@ the keys and streams every group to the function; the local contexts group the r
 from __future__ import annotations
 
 import inspect
-import numbers
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from sparkdist import _serde, _worker, jobs
-from sparkdist._checks import check_bool, check_callable, check_columns, name_of
+from sparkdist._checks import check_bool, check_callable, check_columns, check_seed, name_of
 from sparkdist._current import resolve_context
 from sparkdist._protocol import GroupRecord, Status, task_error
 from sparkdist.context import CallWork, ComputeContext, GroupWork
@@ -177,8 +176,7 @@ def exec_by(
     check_bool(chunked, "chunked")
     check_bool(continue_on_failure, "continue_on_failure")
     check_bool(console_output, "console_output")
-    if rng_seed is not None and (not isinstance(rng_seed, numbers.Integral) or isinstance(rng_seed, bool)):
-        raise ArgumentTypeError(f"rng_seed must be an int or None, got {type(rng_seed).__name__}: {rng_seed!r}")
+    seed = check_seed(rng_seed)
     ctx = resolve_context(compute_context)
     waiting = jobs.check_wait(wait, ctx)
     show = jobs.check_progress(progress)
@@ -194,7 +192,7 @@ def exec_by(
         args=tuple(args),
         kwargs=dict(kwargs),
         chunked=chunked,
-        rng_seed=None if rng_seed is None else int(rng_seed),
+        rng_seed=seed,
         capture=console_output,
         stop_on_failure=not continue_on_failure,
         result_limit=ctx.max_result_size,
