@@ -22,11 +22,9 @@ Examples
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sparkdist import _compat
 from sparkdist.errors import ArgumentTypeError
 from sparkdist.sources.base import DataSource, KeyGroup, LocalSplit, ValidationReport
 from sparkdist.sources.frames import FrameSplit, PandasData, SparkData
@@ -45,6 +43,17 @@ __all__ = [
 ]
 
 
+#: The one registry of inputs: each entry turns what it recognises into a DataSource and returns None
+#: for anything else; the first that answers wins. A new kind of input is a module in ``sources/``
+#: with its own ``from_input`` and one line here.
+INPUTS: tuple[Callable[[Any], DataSource | None], ...] = (
+    lambda data: data if isinstance(data, DataSource) else None,
+    SparkData.from_input,
+    PandasData.from_input,
+    ParquetData.from_input,
+)
+
+
 def as_data_source(data: Any, *, columns: Sequence[str] | None = None) -> DataSource:
     """Turn anything accepted as ``data`` into a DataSource (columns checked when given).
 
@@ -52,19 +61,10 @@ def as_data_source(data: Any, *, columns: Sequence[str] | None = None) -> DataSo
     >>> as_data_source(pd.DataFrame({"a": [1]})).column_names()
     ['a']
     """
-    import pandas as pd
-
-    source: DataSource
-    if isinstance(data, DataSource):
-        source = data
-    elif _compat.is_spark_dataframe(data):
-        source = SparkData(data)
-    elif isinstance(data, pd.DataFrame):
-        source = PandasData(data)
-    elif isinstance(data, (str, os.PathLike)) or (
-        isinstance(data, (list, tuple)) and data and all(isinstance(p, (str, os.PathLike)) for p in data)
-    ):
-        source = ParquetData(data)
+    for make in INPUTS:
+        source = make(data)
+        if source is not None:
+            break
     else:
         raise ArgumentTypeError(
             f"data must be a sparkdist DataSource, a pyspark DataFrame, a pandas DataFrame, or a path to Parquet data "

@@ -50,6 +50,13 @@ class PandasData(DataSource):
         self.frame = frame
         self.columns = self._check_columns(columns)
 
+    @classmethod
+    def from_input(cls, data: Any) -> PandasData | None:
+        """``data`` as a source when it is a pandas DataFrame (the inputs registry), else None."""
+        import pandas as pd
+
+        return cls(data) if isinstance(data, pd.DataFrame) else None
+
     def column_names(self) -> list[str]:
         return [str(c) for c in self.frame.columns]
 
@@ -110,6 +117,12 @@ class SparkData(DataSource):
             raise ArgumentTypeError(f"SparkData expects a pyspark DataFrame as df, got {type(df).__name__}")
         self.df = df
         self.columns = self._check_columns(columns)
+
+    @classmethod
+    def from_input(cls, data: Any) -> SparkData | None:
+        """``data`` as a source when it is a pyspark DataFrame, classic or Connect (the inputs
+        registry), else None."""
+        return cls(data) if _compat.is_spark_dataframe(data) else None
 
     def column_names(self) -> list[str]:
         return list(self.df.columns)

@@ -135,6 +135,16 @@ class ParquetData(DataSource):
         self.columns = None
         self.columns = self._check_columns(columns)
 
+    @classmethod
+    def from_input(cls, data: Any) -> ParquetData | None:
+        """``data`` as a source when it is a path or a non-empty list of paths (the inputs registry),
+        else None."""
+        if isinstance(data, (str, os.PathLike)) or (
+            isinstance(data, (list, tuple)) and data and all(isinstance(p, (str, os.PathLike)) for p in data)
+        ):
+            return cls(data)
+        return None
+
     # -- what the driver knows -------------------------------------------------------------------
 
     def _discover(self) -> Discovery:
