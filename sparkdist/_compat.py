@@ -15,6 +15,18 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 
+def cloudpickle() -> Any:
+    """The cloudpickle that sparkdist pickles with: the copy bundled with pyspark where pyspark is
+    present (the same on every executor), else the cloudpickle package (the Local contexts)."""
+    try:
+        from pyspark import cloudpickle as bundled
+    except ImportError:
+        import cloudpickle as installed
+
+        return installed
+    return bundled
+
+
 def _module_of(obj: Any) -> str:
     return type(obj).__module__ or ""
 
