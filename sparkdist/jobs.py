@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from sparkdist import _options
 from sparkdist.errors import ArgumentTypeError, SparkDistError
 
 if TYPE_CHECKING:
@@ -291,8 +292,9 @@ def check_wait(wait: Any, context: ComputeContext) -> bool:
 def check_progress(progress: Any) -> bool:
     if progress is not None and not isinstance(progress, bool):
         raise ArgumentTypeError(f"progress must be True, False or None, got {progress!r}")
-    if progress is None:
-        return _interactive()
+    if progress is None:  # the process-wide setting, else SPARKDIST_PROGRESS, else only when interactive
+        setting = _options.options.progress
+        return _interactive() if setting is None else setting
     return progress
 
 
