@@ -116,6 +116,8 @@ def distribute_job(
     progress : bool, optional
         Show a progress bar while waiting (default: only in an interactive terminal or notebook).
 
+    Notes
+    -----
     Splits without rows are skipped: ``func`` is never called with zero rows.
 
     Raises
