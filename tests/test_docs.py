@@ -145,8 +145,13 @@ def test_page_blocks_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyP
 @pytest.mark.parametrize("page", SPARK_PAGES, ids=_id)
 def test_page_blocks_run_on_spark(page: Path, spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The whole page, with ``spark`` the tests' SparkSession (its blocks marked spark need one)."""
+    import sparkdist as sd
+
     monkeypatch.chdir(tmp_path)
     with _as_found():
+        # the blocks without a marker ran in the no-JVM process already: here they only set the page up,
+        # in this process; the spark blocks name their Spark context
+        sd.set_compute_context(sd.LocalComputeContext())
         ran = run_page(page, ("run", "spark"), {"__name__": f"docs_{page.stem}", "spark": spark})
     assert ran >= sum(b.kind == "spark" for b in PAGE_BLOCKS[page]) > 0
 
@@ -224,3 +229,61 @@ def test_every_page_is_in_the_navigation() -> None:
     listed = set(re.findall(r":\s*(\S+\.md)\s*$", nav, flags=re.M))
     pages = {str(p.relative_to(ROOT / "docs")) for p in (ROOT / "docs").rglob("*.md")}
     assert pages == listed, (pages - listed, listed - pages)
+
+
+# -- notebooks -------------------------------------------------------------------------------------
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+SETUP_TAG = "sparkdist-setup"
+
+
+def _cells(notebook: Path) -> list[tuple[str, list[str]]]:
+    """(source, tags) of each code cell."""
+    import json
+
+    cells = json.loads(notebook.read_text())["cells"]
+    return [("".join(c["source"]), c.get("metadata", {}).get("tags", [])) for c in cells if c["cell_type"] == "code"]
+
+
+def _names(source: str) -> tuple[set[str], set[str]]:
+    """(names a cell binds anywhere, names it reads), from its syntax tree."""
+    import ast
+
+    bound: set[str] = set()
+    read: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.alias):
+            bound.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+    return bound, read
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_cells_need_only_the_setup_cells(notebook: Path) -> None:
+    """On Databricks a reader runs cells in any order or skips some: each cell after the setup cells
+    (tagged ``sparkdist-setup``: where things run, and the data) reads only names the setup cells or the
+    cell itself define -- and ``spark``, which only the setup cell reads, and only on Databricks."""
+    import builtins
+
+    cells = _cells(notebook)
+    setup = [source for source, tags in cells if SETUP_TAG in tags]
+    assert setup and cells[0][1] == [SETUP_TAG], "the first code cell sets up where things run"
+    assert "DATABRICKS_RUNTIME_VERSION" in setup[0] and "/Volumes/" in setup[0]
+    available = set(dir(builtins)) | {"spark"}
+    for source in setup:
+        bound, _ = _names(source)
+        available |= bound
+    for source, tags in cells:
+        if SETUP_TAG in tags:
+            continue
+        bound, read = _names(source)
+        missing = read - bound - available
+        assert not missing, f"{notebook.name}: a cell reads {sorted(missing)} from another cell:\n{source}"
+        assert "spark" not in read or "spark" in bound, f"{notebook.name}: only the setup cell uses `spark`:\n{source}"
