@@ -244,9 +244,7 @@ def groups_job(run: Run, work: GroupWork, frame: DataFrame) -> list[GroupRecord]
                 return []
         func = functools.partial(_worker.spark_group_frames, work.task_bytes, _serde.dumps(selected), names, key_idx)
         partitions = 2 * run.slots  # more tasks than slots evens out groups of uneven size
-        _options.debug(
-            "plan: exec_by shuffles the rows by %s into %d partitions", list(task.keys), partitions
-        )
+        _options.debug("plan: exec_by shuffles the rows by %s into %d partitions", list(task.keys), partitions)
         mapped = frame.repartition(partitions, *by).sortWithinPartitions(*by).mapInArrow(func, RESULT_SCHEMA)
         outcomes = _reduce.collect_outcomes(mapped, run.limit, "group", until_error=task.stop_on_failure)
     except ResultTooLargeError:
