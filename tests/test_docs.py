@@ -223,6 +223,22 @@ def test_project_urls_point_at_the_docs_and_the_repository() -> None:
     assert urls["Changelog"].startswith(repo_url.group(1))
 
 
+def test_readme_links_lead_somewhere() -> None:
+    """README's relative links (GitHub and the sdist show it; mkdocs does not check it) name files that
+    exist, and its anchors into the docs pages name headings there."""
+    text = (ROOT / "README.md").read_text()
+    links = re.findall(r"\]\(([^)\s]+)\)", text)
+    relative = [link for link in links if "://" not in link]
+    assert len(relative) >= 10, relative
+    for link in relative:
+        path, _, anchor = link.partition("#")
+        assert (ROOT / path).is_file(), link
+        if anchor:
+            headings = re.findall(r"^#+ (.+)$", (ROOT / path).read_text(), flags=re.M)
+            slugs = {re.sub(r"[^\w\- ]", "", h).strip().lower().replace(" ", "-") for h in headings}
+            assert anchor in slugs, (link, sorted(slugs))
+
+
 def test_every_page_is_in_the_navigation() -> None:
     """mkdocs --strict warns about pages left out of ``nav`` only at INFO; here they fail."""
     nav = (ROOT / "mkdocs.yml").read_text().split("\nnav:", 1)[1]
