@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import time
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -124,12 +125,14 @@ def run_page(page: Path, kinds: tuple[str, ...], namespace: dict[str, Any]) -> i
         code = compile(block.code, block.where, "exec")
         if block.kind not in kinds:
             continue
+        started = time.monotonic()
         try:
             exec(code, namespace)
         except BaseException as err:
             shown = traceback.format_exception(type(err), err, err.__traceback__)
             raise AssertionError(f"the block at {block.where} failed:\n{block.code}\n{''.join(shown[-12:])}") from None
         ran += 1
+        print(f"{block.where}: {block.kind} block ran in {time.monotonic() - started:.2f} s")
     return ran
 
 

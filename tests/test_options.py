@@ -96,7 +96,7 @@ def test_debug_log_tells_what_a_job_planned(ctx: object, parquet_dir: Path, capl
     assert "read with pyarrow" in first or "read with Spark's reader" in first, first
     assert repr(ctx) in first and "reduce '<lambda>'" in first, first
     if ctx.is_distributed:  # type: ignore[attr-defined]
-        assert any(line.startswith("plan: reduce on the ") for line in lines), lines
+        assert any(line.startswith("plan: reduce on the ") or "each task folds" in line for line in lines), lines
         assert "engine='auto'" in first, first
     else:
         assert "folded in this process" in first, first

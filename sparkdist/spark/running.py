@@ -99,10 +99,11 @@ def run_splits(run: Run, work: SplitWork) -> list[Outcome]:
             total = len(splits)
             size = _grouping(run, work, total)
             _options.debug(
-                "plan: %d planned splits on %d task slots, %d per task, sent %s",
+                "plan: %d planned splits on %d task slots, %d per task%s, sent %s",
                 total,
                 run.slots,
                 size,
+                " (each task folds its own with the reduce)" if size > 1 and work.reduce_bytes else "",
                 "as rows of a DataFrame" if total > SPLITS_IN_FUNCTION else "inside the task",
             )
             grouped = _planned(run, work, splits, size)
