@@ -61,19 +61,18 @@ class Options:
         return f"sparkdist.options(progress={self.progress!r})"
 
 
-def progress_from_env() -> bool | None:
-    """``SPARKDIST_PROGRESS`` as True, False or None (unset or ``auto``).
+def progress_from_env(raw: str | None = None) -> bool | None:
+    """``SPARKDIST_PROGRESS`` (or ``raw`` in its place) as True, False or None (unset or ``auto``).
 
-    >>> import os
-    >>> os.environ["SPARKDIST_PROGRESS"] = "0"; progress_from_env()
-    False
-    >>> os.environ["SPARKDIST_PROGRESS"] = "sometimes"; progress_from_env()
+    >>> progress_from_env("0"), progress_from_env("Yes"), progress_from_env("auto")
+    (False, True, None)
+    >>> progress_from_env("sometimes")
     Traceback (most recent call last):
     ...
     sparkdist.errors.InvalidArgumentError: SPARKDIST_PROGRESS must be one of 0, 1, true, false, yes, no, on, off or auto; got 'sometimes'
-    >>> del os.environ["SPARKDIST_PROGRESS"]
     """
-    raw = os.environ.get(PROGRESS_ENV)
+    if raw is None:
+        raw = os.environ.get(PROGRESS_ENV)
     if raw is None:
         return None
     word = raw.strip().lower()
