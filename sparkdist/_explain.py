@@ -40,8 +40,8 @@ def job_plan(call: str, ctx: ComputeContext, given: DataSource, source: DataSour
         return
     parts = [
         f"{report.source}",
-        f"{_count(report.n_splits)} splits, {_count(report.n_rows)} rows, {_bytes(report.n_bytes)}"
-        + (f", largest/median split {report.skew:.2f}" if report.skew is not None else ""),
+        f"{_count(report.n_splits)} split{'' if report.n_splits == 1 else 's'}, {_count(report.n_rows)} rows, "
+        f"{_bytes(report.n_bytes)}" + (f", largest/median split {report.skew:.2f}" if report.skew is not None else ""),
         *([reader(ctx, given, source)] if getattr(source, "engine", None) else []),
         f"{ctx!r} with {slots} task slot{'s' if slots != 1 else ''}",
         *details,
