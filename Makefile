@@ -2,7 +2,7 @@
 #   make demo   creates .venv, installs sparkdist with its test tools, runs the demo job
 #   make test   runs the whole test suite (no-JVM contexts, then local[2], local-cluster, Spark Connect,
 #               a real standalone cluster, a real Spark Connect server, notebooks, and a smoke run with the
-#               lowest pyspark of each extra)
+#               lowest pyspark of each extra); it builds the docs site as well (make docs)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -13,7 +13,7 @@ export PYSPARK_PYTHON := $(CURDIR)/$(PY)
 PYTEST := $(PY) -m pytest -q -p no:randomly
 
 .PHONY: demo test setup java lint test-none test-local test-cluster test-connect test-standalone test-connect-server \
-	test-notebooks bench soak clean test-floors test-pandas-newest
+	test-notebooks bench soak clean test-floors test-pandas-newest docs
 
 demo: setup
 	$(PY) examples/demo.py
@@ -62,8 +62,13 @@ test-connect-server: setup
 test-notebooks: setup
 	$(PYTEST) --nbmake notebooks
 
-test: setup lint test-none test-local test-cluster test-connect test-standalone test-connect-server test-notebooks \
+test: setup lint docs test-none test-local test-cluster test-connect test-standalone test-connect-server test-notebooks \
       test-floors
+
+# the documentation site (mkdocs.yml, docs/) into build/site; --strict: a broken link, a missing anchor or
+# an unresolved API reference fails. Offline: no plugin fetches anything.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet --site-dir build/site
 
 bench: setup
 	$(PY) -m pip install -q -e ".[bench]"

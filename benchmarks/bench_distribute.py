@@ -5,7 +5,9 @@ Parquet files, read by Spark as one DataFrame. Both sides compute the same numpy
 batch; both return to the driver and sum there (distribute_job with reduce folds them as they arrive
 when there are few splits or under Spark Connect, else on the executors in a tree). Prints one table; ratios < 1 mean sparkdist is faster.
 
-    python benchmarks/bench_distribute.py [--rows 4000000] [--repeat 3] [--mode local|connect]
+    python benchmarks/bench_distribute.py [--rows 4000000] [--repeat 3] [--mode local|connect] [--chart]
+
+``--chart`` also writes the reduce's ratio into docs/assets/bench_distribute.{json,png} (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _common import ROOT, median_time
+from _common import ROOT, chart_requested, median_time, write_chart
 
 import sparkdist as sd
 
@@ -57,6 +59,7 @@ def hand_written_xtx(batches):
 
 
 def main() -> None:
+    chart = chart_requested()
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=4_000_000)
     ap.add_argument("--repeat", type=int, default=3)
@@ -94,6 +97,15 @@ def main() -> None:
     print(f"{'hand-written mapInArrow + collect + sum on driver':<52}{t_hand:>9.3f}{1.0:>8.2f}")
     print(f"{'distribute_job(chunked=True, reduce=np.add)':<52}{t_red:>9.3f}{t_red / t_hand:>8.2f}")
     print(f"{'distribute_job(chunked=True) + sum on driver':<52}{t_list:>9.3f}{t_list / t_hand:>8.2f}")
+    if chart:
+        label = "Spark Connect" if args.mode == "connect" else "classic Spark"
+        write_chart(
+            "bench_distribute",
+            f"distribute_job(chunked=True, reduce=np.add) on a Spark DataFrame, {args.rows / 1e6:g} M rows",
+            [{"label": f"{label} vs hand-written mapInArrow", "ratio": round(t_red / t_hand, 3)}],
+            measured=f"{args.mode}[2], Spark {spark.version}, median of {args.repeat}",
+            command="python benchmarks/bench_distribute.py --chart  (and --mode connect)",
+        )
     ctx.stop()
 
 

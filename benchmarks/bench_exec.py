@@ -15,7 +15,7 @@ import argparse
 import pickle
 import time
 
-from _common import median_time
+from _common import chart_requested, median_time, write_chart
 
 import sparkdist as sd
 
@@ -73,6 +73,22 @@ def classic(repeat: int) -> None:
     assert got == list(range(40))
     print("\n40 calls sleeping 50 ms on 2 task slots (ideal 1.0 s)")
     row("sd.exec_job(nap, elem_args=range(40))", t_nap, 1.0)
+    if CHART:
+        write_chart(
+            "bench_exec",
+            TITLE,
+            [
+                {"label": "200 trivial calls vs sc.parallelize().map().collect()", "ratio": round(t_ours / t_floor, 3)},
+                *(
+                    [{"label": "200 trivial calls vs joblibspark", "ratio": round(t_ours / t_jl, 4)}]
+                    if t_jl == t_jl
+                    else []
+                ),
+                {"label": "40 calls of 50 ms vs the ideal 1.0 s", "ratio": round(t_nap, 3)},
+            ],
+            measured=f"local[2], Spark {ctx.session.version}, median of {repeat}",
+            command="python benchmarks/bench_exec.py --chart  (and --connect)",
+        )
     ctx.stop()
 
 
@@ -104,8 +120,19 @@ def connect(repeat: int) -> None:
     print(f"{'variant':<58}{'seconds':>9}{'ratio':>9}")
     row("spark.range(200, numPartitions=2).mapInArrow(...)  (floor)", t_floor, t_floor)
     row("sd.exec_job(f, elem_args=range(200))", t_ours, t_floor)
+    if CHART:
+        write_chart(
+            "bench_exec",
+            TITLE,
+            [{"label": "Spark Connect: 200 calls vs hand-written mapInArrow", "ratio": round(t_ours / t_floor, 3)}],
+            measured=f"remote('local[2]'), Spark {spark.version}, median of {repeat}",
+            command="python benchmarks/bench_exec.py --chart  (and --connect)",
+        )
     ctx.stop()
 
+
+TITLE = "exec_job: many small calls as one Spark job, local[2]"
+CHART = chart_requested()  # --chart: also write docs/assets/bench_exec.{json,png} (docs/performance.md)
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()

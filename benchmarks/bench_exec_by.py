@@ -8,7 +8,9 @@ Rows printed (median of --repeat runs):
 - skew: one group holding half of all rows, exec_by(chunked=True) folding X'X chunk by chunk; the
   Python workers' peak RSS (ru_maxrss, measured inside them) against the bound stated below.
 
-    python benchmarks/bench_exec_by.py [--rows 4000000] [--groups 1000] [--repeat 2]
+    python benchmarks/bench_exec_by.py [--rows 4000000] [--groups 1000] [--repeat 2] [--chart]
+
+``--chart`` also writes docs/assets/bench_exec_by.{json,png} (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as pads
-from _common import ROOT, median_time
+from _common import ROOT, chart_requested, median_time, write_chart
 
 import sparkdist as sd
 
@@ -75,6 +77,7 @@ def fold_xtx(keys, chunks) -> tuple[int, float]:
 
 
 def main() -> None:
+    chart = chart_requested()
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=4_000_000)
     parser.add_argument("--groups", type=int, default=1000)
@@ -112,6 +115,18 @@ def main() -> None:
     print(f"{'data':<18} {'applyInPandas s':>16} {'exec_by s':>10} {'ratio':>7}")
     for name, t_hand, t_ours in rows:
         print(f"{name:<18} {t_hand:>16.2f} {t_ours:>10.2f} {t_ours / t_hand:>7.2f}")
+    if chart:
+        labels = {
+            "not partitioned": "flat Parquet (one shuffle)",
+            "hive-partitioned": "hive folders of the key (no shuffle)",
+        }
+        write_chart(
+            "bench_exec_by",
+            f"exec_by vs groupBy(key).applyInPandas: {a.rows / 1e6:g} M rows, {a.groups:,} groups, an OLS per group",
+            [{"label": labels[name], "ratio": round(t_ours / t_hand, 3)} for name, t_hand, t_ours in rows],
+            measured=f"local[2], Spark {spark.version}, median of {a.repeat}",
+            command="python benchmarks/bench_exec_by.py --chart",
+        )
     spark.stop()
 
 

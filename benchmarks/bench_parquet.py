@@ -8,7 +8,9 @@ Rows printed (median of --repeat runs):
 - distribute_job on SparkData (spark.read.parquet), for the SparkData overhead
 - two plain Python processes with pyarrow + numpy, no Spark: the floor on 2 cores
 
-    python benchmarks/bench_parquet.py [--rows 4000000] [--repeat 3]
+    python benchmarks/bench_parquet.py [--rows 4000000] [--repeat 3] [--chart]
+
+``--chart`` also writes docs/assets/bench_parquet.{json,png} (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from _common import ROOT, median_time
+from _common import ROOT, chart_requested, median_time, write_chart
 
 import sparkdist as sd
 
@@ -66,6 +68,7 @@ def floor_worker(files: list[str]) -> np.ndarray:
 def main() -> None:
     from pyspark.sql import functions as F
 
+    chart = chart_requested()
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=4_000_000)
     ap.add_argument("--repeat", type=int, default=3)
@@ -129,6 +132,21 @@ def main() -> None:
     ):
         print(f"{label:<56}{t[key]:>9.3f}{t[key] / t['sql']:>9.2f}{t[key] / t['floor']:>10.2f}")
     print(f"distribute_job on SparkData / hand-written mapInArrow: {t['sparkdata'] / t['hand']:.2f}")
+    if chart:
+        write_chart(
+            "bench_parquet",
+            f"X'X of 9 columns over {args.rows / 1e6:g} M rows of Parquet, local[2]",
+            [
+                {"label": "ParquetData vs Spark SQL's aggregation", "ratio": round(t["parquet"] / t["sql"], 3)},
+                {
+                    "label": "ParquetData vs 2 processes of pyarrow+numpy (floor)",
+                    "ratio": round(t["parquet"] / t["floor"], 3),
+                },
+                {"label": "SparkData vs hand-written mapInArrow", "ratio": round(t["sparkdata"] / t["hand"], 3)},
+            ],
+            measured=f"local[2], Spark {spark.version}, median of {args.repeat}",
+            command="python benchmarks/bench_parquet.py --chart",
+        )
     pool.shutdown()
     ctx.stop()
 

@@ -11,7 +11,9 @@ rotated order, so that other load on the machine falls on all of them):
 
 A new ParquetData is made each time, so that every run lists and reads the footers again.
 
-    python benchmarks/bench_planning.py [--files 10000] [--repeat 5] [--keep-data]
+    python benchmarks/bench_planning.py [--files 10000] [--repeat 5] [--keep-data] [--chart]
+
+``--chart`` also writes docs/assets/bench_planning.{json,png} (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import statistics
 import time
 from pathlib import Path
 
-from _common import ROOT
+from _common import ROOT, chart_requested, write_chart
 
 import sparkdist as sd
 from sparkdist.spark import running
@@ -53,6 +55,7 @@ def make_data(files: int) -> Path:
 
 
 def main() -> None:
+    chart = chart_requested()
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=10_000)
     ap.add_argument("--repeat", type=int, default=5)
@@ -108,6 +111,17 @@ def main() -> None:
     ):
         print(f"{label:<62}{t[key]:>9.2f}{t[key] / t['count']:>10.2f}")
     print("every round (s): " + "; ".join(f"{k} {', '.join(f'{x:.2f}' for x in v)}" for k, v in times.items()))
+    if chart:
+        write_chart(
+            "bench_planning",
+            f"{args.files:,} Parquet files of {ROWS:,} rows vs spark.read.parquet(path).count()",
+            [
+                {"label": "ParquetData(path).validate()", "ratio": round(t["validate"] / t["count"], 3)},
+                {"label": "distribute_job(..., reduce=)", "ratio": round(t["job"] / t["count"], 3)},
+            ],
+            measured=f"local[2], Spark {spark.version}, median of {args.repeat} rounds",
+            command="python benchmarks/bench_planning.py --chart",
+        )
     ctx.stop()
     if not args.keep_data:
         shutil.rmtree(DATA)

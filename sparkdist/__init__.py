@@ -13,6 +13,7 @@ False
 from __future__ import annotations
 
 from sparkdist._current import get_compute_context, set_compute_context
+from sparkdist._options import options
 from sparkdist.context import ComputeContext
 from sparkdist.distribute import distribute_job, is_distributed_context
 from sparkdist.errors import (
@@ -42,7 +43,7 @@ from sparkdist.nodes import executor_info, ping_executors
 from sparkdist.sources import DataSource, ParquetData, SparkData, ValidationReport
 from sparkdist.spark import SparkComputeContext
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _SUBPACKAGES = ("pema",)
 
@@ -100,6 +101,7 @@ __all__ = [
     "get_jobs",
     "get_compute_context",
     "is_distributed_context",
+    "options",
     "ping_executors",
     "set_compute_context",
     "task_rng",

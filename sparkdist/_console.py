@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from sparkdist import _options
 from sparkdist.errors import ArgumentTypeError
 
 __all__ = ["ProgressBar", "catch_ctrl_c", "check_progress", "interactive"]
@@ -18,8 +19,9 @@ def check_progress(progress: Any) -> bool:
     """``progress`` checked; None means "when the output is an interactive terminal or notebook"."""
     if progress is not None and not isinstance(progress, bool):
         raise ArgumentTypeError(f"progress must be True, False or None, got {progress!r}")
-    if progress is None:
-        return interactive()
+    if progress is None:  # the process-wide setting, else SPARKDIST_PROGRESS, else only when interactive
+        setting = _options.options.progress
+        return interactive() if setting is None else setting
     return progress
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, overload
 
-from sparkdist import _serde, _worker, jobs
+from sparkdist import _explain, _serde, _worker, jobs
 from sparkdist._checks import check_bool, check_callable, name_of
 from sparkdist._console import check_progress
 from sparkdist._current import get_compute_context, resolve_context
@@ -117,6 +117,8 @@ def distribute_job(
     progress : bool, optional
         Show a progress bar while waiting (default: only in an interactive terminal or notebook).
 
+    Notes
+    -----
     Splits without rows are skipped: ``func`` is never called with zero rows.
 
     Raises
@@ -144,9 +146,13 @@ def distribute_job(
     ctx = resolve_context(compute_context)
     waiting = jobs.check_wait(wait, ctx)
     show = check_progress(progress)
-    source = as_data_source(data).prepare(ctx)  # how ctx reads it: bad paths fail here, on the driver
+    given = as_data_source(data)
+    source = given.prepare(ctx)  # how ctx reads it: bad paths fail here, on the driver
     if columns is not None:
         source = source.with_columns(columns)
+    _explain.job_plan(
+        f"distribute_job({name_of(func)})", ctx, given, source, _explain.reduce_note(ctx, reduce, chunked)
+    )
     task = _worker.SplitTask(
         func=func, args=tuple(args), kwargs=dict(kwargs), chunked=chunked, result_limit=ctx.max_result_size
     )

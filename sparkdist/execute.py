@@ -6,7 +6,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
-from sparkdist import _serde, _worker, jobs
+from sparkdist import _options, _serde, _worker, jobs
 from sparkdist._checks import check_bool, check_callable, check_positive_int, check_seed, name_of
 from sparkdist._console import check_progress
 from sparkdist._current import resolve_context
@@ -176,6 +176,14 @@ def exec_job(
         n_calls,
         chunk or -(-n_calls // max(1, ctx.task_slots)),
         once,
+    )
+
+    _options.debug(
+        "plan: exec_job(%s): %s calls, %s per task, in %r",
+        name_of(func),
+        "one per executor" if once else n_calls,
+        work.chunk,
+        ctx,
     )
 
     def run() -> Any:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from sparkdist import _serde, _worker, jobs
+from sparkdist import _options, _serde, _worker, jobs
 from sparkdist._checks import check_bool, check_callable, check_columns, check_seed, name_of
 from sparkdist._console import check_progress
 from sparkdist._current import resolve_context
@@ -277,11 +277,16 @@ def _run(
     the data is (Spark: one shuffle); else the driver groups the rows and they run as calls."""
     planned = source.key_groups(task.keys)
     in_memory = False
+    _options.debug(
+        "plan: exec_by groups %s",
+        "read from their own folders, no shuffle" if planned is not None else f"formed in {ctx!r}",
+    )
     if planned is None:
         records = ctx.run_groups(GroupWork(task, task_bytes, source, choose))
         if records is not None:
             return records
         planned, in_memory = group_in_driver(source, task.keys), True
+        _options.debug("plan: exec_by formed %d groups in the driver's process", len(planned))
     if choose is not None:
         chosen = choose([g.keys for g in planned], [g.rows for g in planned])
         planned = [g for g in planned if _worker.same_keys(g.keys) in chosen]

@@ -89,9 +89,13 @@ class LocalParallelComputeContext(ComputeContext):
     n_workers : int, optional
         Number of worker processes; default: the number of CPUs.
 
+    Notes
+    -----
     The pool starts on first use and is kept for later jobs; :meth:`close` ends it (it also
     ends when the interpreter exits).
 
+    Examples
+    --------
     >>> LocalParallelComputeContext(2).task_slots
     2
     """

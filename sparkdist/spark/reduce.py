@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
-from sparkdist import _compat, _reduce, _serde
+from sparkdist import _compat, _options, _reduce, _serde
 from sparkdist._protocol import RESULT_SCHEMA, Outcome
 from sparkdist.spark import tasks
 
@@ -70,6 +70,10 @@ def tree_reduce(
 
     streamed = n_splits is None and FOLD_STREAMS_ON_DRIVER and _compat.is_connect(mapped)
     if streamed or (n_splits is not None and n_splits <= DRIVER_FOLD_MAX):
+        _options.debug(
+            "plan: reduce on the driver as results arrive (%s)",
+            "Spark Connect streams them in order" if streamed else f"{n_splits} splits <= {DRIVER_FOLD_MAX}",
+        )
         return fold_on_driver(mapped, reduce_bytes, limit)
     if n_splits is None:
         size, n_partitions = UNKNOWN_N_GROUP, max(1, slots)
@@ -79,6 +83,9 @@ def tree_reduce(
         if n_groups >= n_splits:  # one or two splits: nothing to gain from another stage
             return collect_outcomes(mapped, limit)
         n_partitions = min(n_groups, max(1, slots))  # one wave of tasks; a task may fold several groups
+    _options.debug(
+        "plan: reduce on the executors, groups of %d consecutive splits in %d partitions", size, n_partitions
+    )
     grouped = mapped.withColumn("_group", (F.col("split") / F.lit(size)).cast("int"))
     # Each group lands whole in one partition (ids are taken modulo n_partitions); sorted by split,
     # a partition's groups arrive one after another, each in split order.

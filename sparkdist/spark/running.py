@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sparkdist import _compat, _reduce, _serde, _worker
+from sparkdist import _compat, _options, _reduce, _serde, _worker
 from sparkdist._checks import name_of
 from sparkdist._protocol import RESULT_SCHEMA, ROW_MARKER, CallRecord, GroupRecord, Outcome, Status
 from sparkdist.context import CallWork, GroupWork, SplitWork
@@ -99,6 +99,14 @@ def run_splits(run: Run, work: SplitWork) -> list[Outcome]:
                 return []
             total = len(splits)
             size = _grouping(run, work, total)
+            _options.debug(
+                "plan: %d planned splits on %d task slots, %d per task%s, sent %s",
+                total,
+                run.slots,
+                size,
+                " (each task folds its own with the reduce)" if size > 1 and work.reduce_bytes else "",
+                "as rows of a DataFrame" if total > SPLITS_IN_FUNCTION else "inside the task",
+            )
             grouped = _planned(run, work, splits, size)
             if isinstance(grouped, list):
                 return grouped
@@ -236,6 +244,7 @@ def groups_job(run: Run, work: GroupWork, frame: DataFrame) -> list[GroupRecord]
                 return []
         func = functools.partial(tasks.group_frames, work.task_bytes, _serde.dumps(selected), names, key_idx)
         partitions = 2 * run.slots  # more tasks than slots evens out groups of uneven size
+        _options.debug("plan: exec_by shuffles the rows by %s into %d partitions", list(task.keys), partitions)
         mapped = frame.repartition(partitions, *by).sortWithinPartitions(*by).mapInArrow(func, RESULT_SCHEMA)
         outcomes = reduce.collect_outcomes(mapped, run.limit, "group", until_error=task.stop_on_failure)
     except ResultTooLargeError:
