@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import sparkdist as sd
-from sparkdist import jobs
+from sparkdist import _console
 
 
 @pytest.fixture(autouse=True)
@@ -25,19 +25,19 @@ def _options_as_found(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def test_progress_setting_order(monkeypatch: pytest.MonkeyPatch) -> None:
     """A call's progress= wins; then sparkdist.options.progress; then SPARKDIST_PROGRESS; then
     interactive output (a test's output is not)."""
-    assert jobs.check_progress(None) is False
+    assert _console.check_progress(None) is False
     monkeypatch.setenv("SPARKDIST_PROGRESS", "1")
-    assert jobs.check_progress(None) is True
-    assert jobs.check_progress(False) is False
+    assert _console.check_progress(None) is True
+    assert _console.check_progress(False) is False
     sd.options.progress = False
-    assert sd.options.progress is False and jobs.check_progress(None) is False
-    assert jobs.check_progress(True) is True
+    assert sd.options.progress is False and _console.check_progress(None) is False
+    assert _console.check_progress(True) is True
     sd.options.progress = None
     for word, expected in (("0", False), ("off", False), ("No", False), ("true", True), (" on ", True)):
         monkeypatch.setenv("SPARKDIST_PROGRESS", word)
-        assert jobs.check_progress(None) is expected, word
+        assert _console.check_progress(None) is expected, word
     monkeypatch.setenv("SPARKDIST_PROGRESS", "auto")
-    assert sd.options.progress is None and jobs.check_progress(None) is False
+    assert sd.options.progress is None and _console.check_progress(None) is False
     assert repr(sd.options) == "sparkdist.options(progress=None)"
 
 
