@@ -28,7 +28,7 @@ from sparkdist.sources.base import (
     schema_pairs,
     select_schema,
 )
-from sparkdist.sources.discovery import Discovery, RowGroup, discover
+from sparkdist.sources.discovery import Discovery, File, RowGroup, discover
 from sparkdist.sources.filters import Filters, select_columns
 from sparkdist.sources.frames import DEFAULT_ROWS_PER_CHUNK
 from sparkdist.sources.paths import (
@@ -40,7 +40,8 @@ from sparkdist.sources.paths import (
     spark_reader_error,
     spark_uri,
 )
-from sparkdist.sources.planning import ParquetSplit, all_null, group_row_groups, hive_groups
+from sparkdist.sources.planning import all_null, group_row_groups, hive_groups, plan_splits, prune_row_groups
+from sparkdist.sources.reading import ParquetSplit
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -316,53 +317,26 @@ class ParquetData(DataSource):
 
     def plan(self, slots: int) -> list[LocalSplit]:
         """Splits for ``slots`` task slots, planned from footers only (no data pages are read)."""
-        disc = self._discover()
-        arrow_filter = None if self._filters is None else self._filters.to_arrow()
-        shipped = _ShippedExpressions()
-        splits: list[LocalSplit] = []
-        for group in group_row_groups(self._pruned_row_groups(), slots, self.split_bytes):
-            pieces: list[tuple[str, tuple[int, ...], Any]] = []
-            for rg in group:
-                f = disc.files[rg.file]
-                if pieces and pieces[-1][0] == f.path:
-                    pieces[-1] = (f.path, (*pieces[-1][1], rg.id), pieces[-1][2])
-                else:
-                    pieces.append((f.path, (rg.id,), shipped(f.partition_expression)))
-            splits.append(
-                ParquetSplit(
-                    disc.filesystem,
-                    tuple(pieces),
-                    disc.schema,
-                    self.columns,
-                    arrow_filter,
-                    self.rows_per_chunk,
-                    tuple(self._filters.columns) if self._filters is not None and self._filters.disjuncts else None,
-                )
-            )
-        return splits
+        return plan_splits(
+            self._discover(),
+            self._pruned_row_groups(),
+            slots,
+            self.split_bytes,
+            columns=self.columns,
+            filters=self._filters,
+            rows_per_chunk=self.rows_per_chunk,
+        )
 
     def _pruned_row_groups(self) -> list[RowGroup]:
         """The row groups whose statistics do not rule the filters out."""
         disc = self._discover()
         if self._filters is None:
             return disc.row_groups
-        import pyarrow.dataset as pads
 
-        expr = self._filters.to_arrow()
-        fmt = pads.ParquetFileFormat()
-        by_file: dict[int, list[RowGroup]] = {}
-        for rg in disc.row_groups:
-            by_file.setdefault(rg.file, []).append(rg)
-        keep: list[RowGroup] = []
-        for index, rgs in by_file.items():
-            f = disc.files[index]
-            frag = fmt.make_fragment(f.path, filesystem=disc.filesystem, partition_expression=f.partition_expression)
-            try:
-                kept = {piece.row_groups[0].id for piece in frag.split_by_row_group(filter=expr, schema=disc.schema)}
-            except Exception as err:
-                raise DataSourceError(f"filters {self.filters!r} cannot be applied to '{f.path}': {err}") from err
-            keep += [rg for rg in rgs if rg.id in kept]
-        return keep
+        def fail(f: File, err: Exception) -> bool:
+            raise DataSourceError(f"filters {self.filters!r} cannot be applied to '{f.path}': {err}") from err
+
+        return prune_row_groups(disc, self._filters.to_arrow(), disc.row_groups, fail)
 
     def describe(self, slots: int) -> ValidationReport:
         if self._spark_schema is not None:
@@ -413,21 +387,6 @@ class ParquetData(DataSource):
 
     def __repr__(self) -> str:
         return f"ParquetData({self.paths!r}, columns={self.columns}, filters={self.filters!r}, engine={self.engine!r})"
-
-
-class _ShippedExpressions:
-    """A file's partition expression as its split carries it: None for none (a file outside hive
-    folders), else one object per distinct expression, so that pickling a split of many files of
-    one folder writes it once (an expression pickles to hundreds of bytes)."""
-
-    def __init__(self) -> None:
-        self._seen: dict[str, Any] = {}
-
-    def __call__(self, expression: Any) -> Any:
-        key = str(expression)
-        if key == "true":
-            return None
-        return self._seen.setdefault(key, expression)
 
 
 def _as_list(path: Any) -> list[Any]:
