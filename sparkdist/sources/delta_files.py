@@ -37,7 +37,7 @@ class DeletionVector:
         """From an add action's ``deletionVector`` (``root``: the table's folder on its file system)."""
         storage = str(desc.get("storageType") or desc.get("storage_type"))
         text = str(desc.get("pathOrInlineDv") or desc.get("path_or_inline_dv"))
-        size = int(desc.get("sizeInBytes") if desc.get("sizeInBytes") is not None else desc["size_in_bytes"])
+        size = int(desc["sizeInBytes"] if desc.get("sizeInBytes") is not None else desc["size_in_bytes"])
         offset = desc.get("offset")
         cardinality = int(desc["cardinality"])
         if storage == "i":

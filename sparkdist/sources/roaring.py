@@ -70,7 +70,7 @@ def z85_decode(text: str) -> bytes:
 def z85_encode(data: bytes) -> str:
     """``data`` (zero-padded to a multiple of 4 bytes) as Z85 text."""
     data = data + b"\0" * (-len(data) % 4)
-    chars = []
+    chars: list[str] = []
     for i in range(0, len(data), 4):
         value = int.from_bytes(data[i : i + 4], "big")
         block = []
@@ -137,7 +137,8 @@ def _expand_runs(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=np.uint32)
     ends = np.cumsum(lengths)
     offsets = np.repeat(starts.astype(np.int64) - (ends - lengths), lengths)
-    return (np.arange(total, dtype=np.int64) + offsets).astype(np.uint32)
+    out: np.ndarray = (np.arange(total, dtype=np.int64) + offsets).astype(np.uint32)
+    return out
 
 
 def decode_roaring64(buf: bytes | memoryview, start: int = 0) -> np.ndarray:
