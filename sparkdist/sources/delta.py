@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import datetime
-import importlib.util
 import os
 import threading
 from collections.abc import Sequence
@@ -135,7 +134,7 @@ class DeltaData(DataSource):
     def from_input(cls, data: Any) -> DeltaData | None:
         """``data`` as a source when it is a path to a Delta table's folder and ``deltalake`` is
         installed (the inputs registry), else None."""
-        if not isinstance(data, (str, os.PathLike)) or importlib.util.find_spec("deltalake") is None:
+        if not isinstance(data, (str, os.PathLike)) or not has_deltalake():
             return None
         return cls(data) if is_delta_table(normalize_paths(data)[0]) else None
 
@@ -200,11 +199,11 @@ class DeltaData(DataSource):
 
     def prepare(self, context: ReadingContext) -> DeltaData:
         """Settle the reader for ``context`` (see ``engine``); a table that cannot be read fails here."""
-        has_deltalake = importlib.util.find_spec("deltalake") is not None
-        if self.columns is not None and (has_deltalake or self.engine != "spark"):
+        arrow_ok = has_deltalake()
+        if self.columns is not None and (arrow_ok or self.engine != "spark"):
             self.columns = self._check_columns(self.columns)
-        if not context.is_distributed or self.engine == "arrow" or (self.engine == "auto" and has_deltalake):
-            if not has_deltalake:
+        if not context.is_distributed or self.engine == "arrow" or (self.engine == "auto" and arrow_ok):
+            if not arrow_ok:
                 raise missing_deltalake(self.path)
             disc = self._discover()
             if context.is_distributed and self.engine == "auto" and disc.files:
@@ -215,7 +214,7 @@ class DeltaData(DataSource):
                     return new
             return self._engine_copy("arrow")
         new = self._engine_copy("spark")
-        new._spark_schema(context, None if has_deltalake else "deltalake is not installed")  # noqa: SLF001 - a copy of self
+        new._spark_schema(context, None if arrow_ok else "deltalake is not installed")  # noqa: SLF001 - a copy of self
         return new
 
     def _engine_copy(self, engine: str) -> DeltaData:
@@ -377,7 +376,7 @@ def _discover(snap: Snapshot, filters: Filters | None) -> tuple[Discovery, int]:
 
 def _latest_version(source: DeltaData) -> int | None:
     """The table's latest version, from deltalake when installed (to pin Spark's reader to it)."""
-    if source.version is not None or source.timestamp is not None or importlib.util.find_spec("deltalake") is None:
+    if source.version is not None or source.timestamp is not None or not has_deltalake():
         return None
     import deltalake
 
@@ -385,6 +384,15 @@ def _latest_version(source: DeltaData) -> int | None:
         return int(deltalake.DeltaTable(source.path, storage_options=source.storage_options).version())
     except Exception:  # noqa: BLE001 - Spark's reader reads what it finds; nothing to pin
         return None
+
+
+def has_deltalake() -> bool:
+    """Whether ``deltalake`` can be imported here (the driver)."""
+    try:
+        import deltalake  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def is_delta_table(path: str) -> bool:

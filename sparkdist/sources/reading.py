@@ -140,6 +140,11 @@ class _Survivors:
     def __init__(self, deleted: np.ndarray, metadata: Any, row_groups: tuple[int, ...]) -> None:
         import numpy as np
 
+        if len(deleted) and (deleted[0] < 0 or deleted[-1] >= metadata.num_rows):
+            raise DataSourceError(
+                f"a deletion vector deletes row {int(deleted[-1])} of a file of {metadata.num_rows} rows: "
+                "it does not belong to this file"
+            )
         starts = np.zeros(metadata.num_row_groups + 1, dtype=np.int64)
         for i in range(metadata.num_row_groups):
             starts[i + 1] = starts[i] + metadata.row_group(i).num_rows
