@@ -20,8 +20,6 @@ from sparkdist.sources.base import (
     LocalSplit,
     ReadingContext,
     ValidationReport,
-    frame_skew,
-    schema_pairs,
     select_schema,
 )
 from sparkdist.sources.delta_log import Snapshot, check_version_args, load_snapshot, missing_deltalake
@@ -30,7 +28,14 @@ from sparkdist.sources.discovery import Discovery, File, RowGroup, read_footers
 from sparkdist.sources.filters import Filters, select_columns
 from sparkdist.sources.frames import DEFAULT_ROWS_PER_CHUNK
 from sparkdist.sources.paths import arrow_filesystem, normalize_paths, one_line, spark_uri
-from sparkdist.sources.planning import all_null, group_row_groups, hive_groups, plan_splits, prune_row_groups
+from sparkdist.sources.planning import (
+    all_null,
+    hive_groups,
+    plan_report,
+    plan_splits,
+    prune_row_groups,
+    unplanned_report,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -303,40 +308,22 @@ class DeltaData(DataSource):
 
     def describe(self, slots: int) -> ValidationReport:
         if self.engine == "spark":
-            return ValidationReport(
-                source=f"Delta {self.path} ({self._version_text()}, Spark's Delta reader)",
-                n_splits=None, n_rows=None, n_bytes=None, empty_splits=None, skew=None,
-                schema=schema_pairs(self.arrow_schema()),
-                warnings=["Spark's Delta reader (spark.read.format('delta')) reads it; its partitions are the splits"],
-            )  # fmt: skip
+            return unplanned_report(
+                f"Delta {self.path} ({self._version_text()}, Spark's Delta reader)",
+                self.arrow_schema(),
+                "Spark's Delta reader (spark.read.format('delta')) reads it; its partitions are the splits",
+            )
         snap, disc = self.snapshot(), self._discover()
-        rgs = self._pruned_row_groups()
-        groups = group_row_groups(rgs, slots, self.split_bytes)
-        sizes = [sum(rg.bytes for rg in g) for g in groups]
-        deleted = sum(f.deleted for f in disc.files)
         warnings = []
         if self._pin.skipped:
             warnings.append(f"{self._pin.skipped} of {len(snap.files)} file(s) skipped: the log rules the filters out")
+        deleted = sum(f.deleted for f in disc.files)
         if deleted:
             with_dv = sum(1 for f in disc.files if f.deletes is not None)
             warnings.append(f"{deleted:,} row(s) of {with_dv} file(s) deleted by deletion vectors (not counted)")
-        if 0 < len(groups) < slots:
-            warnings.append(
-                f"fewer splits than task slots ({len(groups)} < {slots}): the table has {len(rgs)} row group(s)"
-            )
-        if not groups:
-            warnings.append("no rows to process" + (" after filters" if self._filters is not None else ""))
-        return ValidationReport(
-            source=f"Delta {self.path} (version {snap.version})",
-            n_splits=len(groups),
-            n_rows=sum(rg.rows for rg in rgs) - deleted,
-            n_bytes=sum(sizes),
-            empty_splits=0,
-            skew=frame_skew(sizes),
-            schema=schema_pairs(self.arrow_schema()),
-            files=len(disc.files),
-            warnings=warnings,
-        )
+        source = f"Delta {self.path} (version {snap.version})"
+        rgs, schema = self._pruned_row_groups(), self.arrow_schema()
+        return plan_report(source, disc, rgs, slots, self.split_bytes, schema, warnings, self._filters is not None)
 
     def _version_text(self) -> str:
         pinned = self._pin.snapshot.version if self._pin.snapshot is not None else self._pin.spark_version

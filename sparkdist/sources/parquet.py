@@ -24,8 +24,6 @@ from sparkdist.sources.base import (
     LocalSplit,
     ReadingContext,
     ValidationReport,
-    frame_skew,
-    schema_pairs,
     select_schema,
 )
 from sparkdist.sources.discovery import Discovery, File, RowGroup, discover
@@ -40,7 +38,14 @@ from sparkdist.sources.paths import (
     spark_reader_error,
     spark_uri,
 )
-from sparkdist.sources.planning import all_null, group_row_groups, hive_groups, plan_splits, prune_row_groups
+from sparkdist.sources.planning import (
+    all_null,
+    hive_groups,
+    plan_report,
+    plan_splits,
+    prune_row_groups,
+    unplanned_report,
+)
 from sparkdist.sources.reading import ParquetSplit
 
 if TYPE_CHECKING:
@@ -340,50 +345,22 @@ class ParquetData(DataSource):
 
     def describe(self, slots: int) -> ValidationReport:
         if self._spark_schema is not None:
-            return self._describe_spark_read()
+            err = self._arrow_error
+            why = f"pyarrow cannot open '{err.path}' on the driver ({err.reason}): " if err is not None else ""
+            return unplanned_report(
+                f"Parquet {', '.join(self.paths)} (Spark's reader)",
+                self.arrow_schema(),
+                why + "Spark's reader (spark.read.parquet) reads it, and its partitions are the splits",
+            )
         disc = self._discover()
-        rgs = self._pruned_row_groups()
-        groups = group_row_groups(rgs, slots, self.split_bytes)
-        sizes = [sum(rg.bytes for rg in g) for g in groups]
         warnings = list(disc.warnings)
         if disc.empty_files:
             shown = ", ".join(disc.empty_files[:5]) + (" ..." if len(disc.empty_files) > 5 else "")
             warnings.append(f"{len(disc.empty_files)} file(s) have no rows: {shown}")
-        if 0 < len(groups) < slots:
-            warnings.append(
-                f"fewer splits than task slots ({len(groups)} < {slots}): the data has only {len(rgs)} row group(s); "
-                "write it with smaller row groups or more files to use every slot"
-            )
-        if not groups:
-            warnings.append("no rows to process" + (" after filters" if self._filters is not None else ""))
-        return ValidationReport(
-            source=f"Parquet {', '.join(self.paths)}",
-            n_splits=len(groups),
-            n_rows=sum(rg.rows for rg in rgs),
-            n_bytes=sum(sizes),
-            empty_splits=0,
-            skew=frame_skew(sizes),
-            schema=schema_pairs(self.arrow_schema()),
-            files=len(disc.files),
-            warnings=warnings,
-        )
-
-    def _describe_spark_read(self) -> ValidationReport:
-        why = (
-            f"pyarrow cannot open '{self._arrow_error.path}' on the driver ({self._arrow_error.reason}): "
-            if self._arrow_error is not None
-            else ""
-        )
-        return ValidationReport(
-            source=f"Parquet {', '.join(self.paths)} (Spark's reader)",
-            n_splits=None,
-            n_rows=None,
-            n_bytes=None,
-            empty_splits=None,
-            skew=None,
-            schema=schema_pairs(self.arrow_schema()),
-            warnings=[why + "Spark's reader (spark.read.parquet) reads it, and its partitions are the splits"],
-        )
+        source = f"Parquet {', '.join(self.paths)}"
+        rgs = self._pruned_row_groups()
+        schema = self.arrow_schema()
+        return plan_report(source, disc, rgs, slots, self.split_bytes, schema, warnings, self._filters is not None)
 
     def __repr__(self) -> str:
         return f"ParquetData({self.paths!r}, columns={self.columns}, filters={self.filters!r}, engine={self.engine!r})"

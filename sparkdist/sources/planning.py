@@ -7,11 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sparkdist.sources.base import KeyGroup, LocalSplit
+from sparkdist.sources.base import KeyGroup, LocalSplit, ValidationReport, frame_skew, schema_pairs
 from sparkdist.sources.discovery import Discovery, File, RowGroup
 from sparkdist.sources.reading import ParquetSplit, Piece
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from sparkdist.sources.delta_files import ColumnMapping
     from sparkdist.sources.filters import Filters
 
@@ -21,8 +23,10 @@ __all__ = [
     "by_file",
     "group_row_groups",
     "hive_groups",
+    "plan_report",
     "plan_splits",
     "prune_row_groups",
+    "unplanned_report",
 ]
 
 #: No split is planned below this size unless the data is that small.
@@ -196,3 +200,46 @@ def hive_groups(
             split = ParquetSplit(disc.filesystem, pieces, disc.schema, columns, None, rows_per_chunk, None, mapping)
             groups.append(KeyGroup(key, split, rows))
     return groups
+
+
+def plan_report(
+    source: str,
+    disc: Discovery,
+    rgs: list[RowGroup],
+    slots: int,
+    split_bytes: int,
+    schema: pa.Schema,
+    warnings: list[str],
+    filtered: bool,
+) -> ValidationReport:
+    """What :meth:`DataSource.validate` says of planned splits (rows less those deletion vectors delete)."""
+    groups = group_row_groups(rgs, slots, split_bytes)
+    sizes = [sum(rg.bytes for rg in g) for g in groups]
+    warnings = list(warnings)
+    if 0 < len(groups) < slots:
+        warnings.append(
+            f"fewer splits than task slots ({len(groups)} < {slots}): the data has only {len(rgs)} row group(s); "
+            "write it with smaller row groups or more files to use every slot"
+        )
+    if not groups:
+        warnings.append("no rows to process" + (" after filters" if filtered else ""))
+    deleted = sum(f.deleted for f in disc.files)
+    return ValidationReport(
+        source=source,
+        n_splits=len(groups),
+        n_rows=sum(rg.rows for rg in rgs) - deleted,
+        n_bytes=sum(sizes),
+        empty_splits=0,
+        skew=frame_skew(sizes),
+        schema=schema_pairs(schema),
+        files=len(disc.files),
+        warnings=warnings,
+    )
+
+
+def unplanned_report(source: str, schema: pa.Schema, warning: str) -> ValidationReport:
+    """The report of a source that Spark's reader reads (its partitions are the splits)."""
+    return ValidationReport(
+        source=source, n_splits=None, n_rows=None, n_bytes=None, empty_splits=None, skew=None,
+        schema=schema_pairs(schema), warnings=[warning],
+    )  # fmt: skip
