@@ -45,7 +45,13 @@ def collect(source, ctx) -> pd.DataFrame:
 
 def reference(path, version=None, columns=None) -> pa.Table:
     """deltalake's own reader (DataFusion, deletion vectors and column mapping honoured)."""
-    return pa.table(DeltaTable(str(path), version=version).scan(columns=columns))
+    table = DeltaTable(str(path), version=version)
+    if hasattr(table, "scan"):
+        return pa.table(table.scan(columns=columns))
+    from deltalake import QueryBuilder  # deltalake before 1.5
+
+    listed = ", ".join(f'"{c}"' for c in columns) if columns else "*"
+    return pa.table(QueryBuilder().register("t", table).execute(f"SELECT {listed} FROM t").read_all())
 
 
 def same_rows(ours: pd.DataFrame, theirs: pa.Table, schema: pa.Schema) -> None:
@@ -378,7 +384,7 @@ def test_roaring_decoder_against_pyroaring():
                 bitmap.run_optimize()
             assert roaring.decode_roaring64(bitmap.serialize()).tolist() == values
             assert roaring.decode_roaring64(roaring.encode_roaring64(values)).tolist() == values
-    small = pyroaring.BitMap(list(range(10)) + [100_000])
+    small = pyroaring.BitMap([*range(10), 100_000])
     small.run_optimize()
     values32, end = roaring.decode_roaring32(small.serialize())
     assert values32.tolist() == [*range(10), 100_000] and end == len(small.serialize())
