@@ -6,6 +6,7 @@ Executors of the standalone and connect-server modes have no deltalake: only the
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import subprocess
 import sys
@@ -187,6 +188,26 @@ def test_column_mapping_name_with_deletes(ctx, tmp_path):
     expected = reference(path).to_pandas()
     expected = expected[expected["x value"] > 0.5][["y.y", "k"]]
     same_rows(collect(only, ctx), pa.Table.from_pandas(expected, preserve_index=False), only.arrow_schema())
+
+
+def test_column_mapping_id_matches_field_ids(ctx, tmp_path):
+    # id mode: columns are found by their Parquet field ids, whatever the files call them; the log's
+    # physical names are changed here so that matching by name would find nothing
+    path = tmp_path / "cm_id"
+    data = frame(600, 16)
+    write_deltalake(path, data, configuration={"delta.columnMapping.mode": "name"})
+    _, meta, adds, _ = log_state(path)
+    schema = json.loads(meta["schemaString"])
+    for f in schema["fields"]:
+        f["metadata"]["delta.columnMapping.physicalName"] = "renamed-" + f["name"]
+    meta = dict(meta, schemaString=json.dumps(schema))
+    meta["configuration"] = dict(meta["configuration"], **{"delta.columnMapping.mode": "id"})
+    commit(path, [{"metaData": meta}], operation="SET TBLPROPERTIES")
+    delete_rows(path, next(iter(adds)), range(0, 600, 5))
+    src = sd.DeltaData(path, columns=["x", "id"])
+    ours = collect(src, ctx).sort_values("id").reset_index(drop=True)
+    expected = data[data["id"] % 5 != 0][["x", "id"]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(ours, expected)
 
 
 def test_types_null_partitions_and_timestamp_ntz(ctx, tmp_path):
