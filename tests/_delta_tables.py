@@ -26,9 +26,14 @@ def log_state(table: str | Path) -> tuple[dict[str, Any], dict[str, Any], dict[s
     protocol: dict[str, Any] = {}
     metadata: dict[str, Any] = {}
     adds: dict[str, dict[str, Any]] = {}
-    version = -1
-    for commit in sorted(log.glob("*.json")):
-        version = int(commit.stem)
+    version = start = -1
+    checkpoints = sorted(log.glob("*.checkpoint.*.json"))  # v2 JSON checkpoints (tests write them)
+    files = [c for c in log.glob("*.json") if len(c.stem) == 20 and c.stem.isdigit()]
+    if checkpoints:
+        start = int(checkpoints[-1].name[:20])
+        files = [checkpoints[-1], *(c for c in files if int(c.stem) > start)]
+    for commit in sorted(files, key=lambda c: int(c.name[:20])):
+        version = max(version, int(commit.name[:20]))
         for line in commit.read_text().splitlines():
             action = json.loads(line)
             if "protocol" in action:
@@ -39,6 +44,12 @@ def log_state(table: str | Path) -> tuple[dict[str, Any], dict[str, Any], dict[s
                 adds[action["add"]["path"]] = action["add"]
             elif "remove" in action:
                 adds.pop(action["remove"]["path"], None)
+            elif "sidecar" in action:
+                import pyarrow.parquet as pq
+
+                for row in pq.read_table(log / "_sidecars" / action["sidecar"]["path"]).column("add").to_pylist():
+                    row["partitionValues"] = dict(row.get("partitionValues") or [])
+                    adds[row["path"]] = {k: v for k, v in row.items() if v is not None}
     return protocol, metadata, adds, version
 
 

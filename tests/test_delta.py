@@ -172,6 +172,61 @@ def test_checkpoint_then_more_deletes(ctx, tmp_path):
     assert reference(path).num_rows == 2000 - 250 - 100 - 3
 
 
+def _v2_checkpoint(path: Path, sidecar: bool) -> int:
+    """A v2 checkpoint of the table's current state (JSON; its adds inline or in a Parquet sidecar),
+    and the commits before it removed, as log cleanup would."""
+    import uuid
+
+    import pyarrow.parquet as pq
+
+    protocol, meta, adds, _ = log_state(path)
+    version = commit(path, [with_reader_features(protocol, "v2Checkpoint")], operation="UPGRADE PROTOCOL")
+    protocol, *_ = log_state(path)
+    log = path / "_delta_log"
+    lines = [{"checkpointMetadata": {"version": version}}, {"protocol": protocol}, {"metaData": meta}]
+    if sidecar:
+        (log / "_sidecars").mkdir()
+        name = f"{uuid.uuid4()}.parquet"
+        dv = pa.struct([("storageType", pa.string()), ("pathOrInlineDv", pa.string()), ("offset", pa.int32()),
+                        ("sizeInBytes", pa.int32()), ("cardinality", pa.int64())])  # fmt: skip
+        add = pa.struct([("path", pa.string()), ("partitionValues", pa.map_(pa.string(), pa.string())),
+                         ("size", pa.int64()), ("modificationTime", pa.int64()), ("dataChange", pa.bool_()),
+                         ("stats", pa.string()), ("deletionVector", dv)])  # fmt: skip
+        rows = [
+            {"add": {f.name: (list(a[f.name].items()) if f.name == "partitionValues" else a.get(f.name)) for f in add}}
+            for a in adds.values()
+        ]
+        pq.write_table(pa.Table.from_pylist(rows, schema=pa.schema([("add", add)])), log / "_sidecars" / name)
+        size = (log / "_sidecars" / name).stat().st_size
+        lines.append({"sidecar": {"path": name, "sizeInBytes": size, "modificationTime": int(time.time() * 1000)}})
+    else:
+        lines += [{"add": a} for a in adds.values()]
+    (log / f"{version:020d}.checkpoint.{uuid.uuid4()}.json").write_text("\n".join(json.dumps(x) for x in lines))
+    for old in range(version):
+        (log / f"{old:020d}.json").unlink()
+    return version
+
+
+@pytest.mark.parametrize("sidecar", [False, True])
+def test_v2_checkpoint_without_older_commits(tmp_path, sidecar):
+    path = tmp_path / "v2"
+    write_deltalake(path, frame(900, 18), partition_by=["k"])
+    _, _, adds, _ = log_state(path)
+    files = sorted(adds)
+    delete_rows(path, files[0], range(0, 225, 2), inline=True)
+    delete_rows(path, files[1], range(50))
+    expected = reference(path)
+    version = _v2_checkpoint(path, sidecar)
+    later = delete_rows(path, files[2], [0])  # a commit after the checkpoint
+    import pyarrow.fs as pafs
+
+    descriptors = delta_log._replay_deletes(pafs.LocalFileSystem(), str(path / "_delta_log"), later)
+    assert sorted(descriptors) == sorted(files[:3]) and version < later
+    ours = collect(sd.DeltaData(path), sd.LocalComputeContext())  # deltalake reads the checkpoint too
+    assert len(ours) == expected.num_rows - 1
+    same_rows(ours, reference(path), sd.DeltaData(path).arrow_schema())
+
+
 def test_column_mapping_name_with_deletes(ctx, tmp_path):
     path = tmp_path / "cm"
     data = frame(1500, 8).rename(columns={"x": "x value", "y": "y.y"})
@@ -234,6 +289,30 @@ def test_types_null_partitions_and_timestamp_ntz(ctx, tmp_path):
     assert collect(nulls, ctx)["p"].tolist() == [3]
 
 
+def test_change_data_feed_and_liquid_clustering(ctx, tmp_path):
+    # change data files (_change_data/) and clustering metadata are not data of the snapshot
+    path = tmp_path / "cdf"
+    write_deltalake(path, frame(800, 17), configuration={"delta.enableChangeDataFeed": "true"})
+    DeltaTable(path).update(updates={"x": "x + 1"}, predicate="id < 100")
+    DeltaTable(path).delete("id >= 700")
+    assert list(path.glob("_change_data/*.parquet"))
+    protocol, *_ = log_state(path)
+    upgraded = with_reader_features(protocol)
+    upgraded["protocol"]["writerFeatures"] = sorted(
+        {*upgraded["protocol"]["writerFeatures"], "clustering", "domainMetadata"}
+    )
+    clustering = {
+        "domain": "delta.clustering",
+        "configuration": json.dumps({"clusteringColumns": [["id"]]}),
+        "removed": False,
+    }
+    commit(path, [upgraded, {"domainMetadata": clustering}], operation="CLUSTER BY")
+    src = sd.DeltaData(path)
+    ours = collect(src, ctx)
+    same_rows(ours, reference(path), src.arrow_schema())
+    assert len(ours) == 700
+
+
 def test_pinned_while_the_table_is_written(ctx, tmp_path):
     path = tmp_path / "pinned"
     write_deltalake(path, frame(100, 9))
@@ -253,7 +332,9 @@ class _CountingPasses(PemaAlgorithm):
     def initialize(self):
         self.n = 0
 
-    def initialize_iteration(self):
+    def initialize_iteration(self):  # on the driver (executors have no deltalake: imported here)
+        from deltalake import write_deltalake
+
         self.n = 0
         if self.passes:
             write_deltalake(self.path, frame(10, len(self.passes), 10_000 * len(self.passes)), mode="append")
