@@ -377,6 +377,22 @@ def test_exec_by_partition_key_without_shuffle(ctx, dv_table):
         assert total == pytest.approx(expected.loc[key, "sum"], rel=1e-12)
 
 
+def test_exec_by_other_columns(ctx, tmp_path):
+    # keys the layout does not separate: on Spark the executors read the planned splits (deletion
+    # vectors applied, column-mapped names undone) and one shuffle groups them
+    path = tmp_path / "by"
+    data = frame(3000, 19)
+    data["g g"] = data["id"] % 5
+    write_deltalake(path, data, configuration={"delta.columnMapping.mode": "name"})
+    _, _, adds, _ = log_state(path)
+    delete_rows(path, next(iter(adds)), range(0, 3000, 4))
+    results = sd.exec_by(
+        lambda keys, rows: float(rows["x"].sum()), sd.DeltaData(path), keys=["g g"], compute_context=ctx
+    )
+    expected = reference(path).to_pandas().groupby("g g")["x"].sum()
+    assert {r.keys["g g"]: r.result for r in results} == pytest.approx(expected.to_dict(), rel=1e-12)
+
+
 def test_linear_regression_equals_deltalake_rows(ctx, dv_table):
     ours = pema_compute(LinearRegression("y", ["x", "id"]), sd.DeltaData(dv_table), compute_context=ctx)
     rows = reference(dv_table).to_pandas()

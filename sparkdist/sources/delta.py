@@ -22,20 +22,29 @@ from sparkdist.sources.base import (
     ValidationReport,
     select_schema,
 )
-from sparkdist.sources.delta_log import Snapshot, check_version_args, load_snapshot, missing_deltalake
+from sparkdist.sources.delta_log import (
+    Snapshot,
+    check_version_args,
+    has_deltalake,
+    is_delta_table,
+    load_snapshot,
+    missing_deltalake,
+)
 from sparkdist.sources.delta_stats import guarantee, skip_files
 from sparkdist.sources.discovery import Discovery, File, RowGroup, read_footers
 from sparkdist.sources.filters import Filters, select_columns
 from sparkdist.sources.frames import DEFAULT_ROWS_PER_CHUNK
-from sparkdist.sources.paths import arrow_filesystem, normalize_paths, one_line, spark_uri
+from sparkdist.sources.paths import normalize_paths, one_line, spark_uri
 from sparkdist.sources.planning import (
     all_null,
     hive_groups,
     plan_report,
     plan_splits,
+    planned_frame,
     prune_row_groups,
     unplanned_report,
 )
+from sparkdist.sources.reading import ParquetSplit
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -275,6 +284,14 @@ class DeltaData(DataSource):
             df = df.filter(self._filters.to_spark())
         return select_columns(df, self.columns)
 
+    def shuffle_frame(self, session: SparkSession) -> DataFrame | None:
+        """The table's rows for work that regroups them: Spark's Delta reader (engine "spark"), else the
+        planned splits read by the executors with pyarrow (deletion vectors applied)."""
+        if self.engine == "spark":
+            return self.spark_frame(session)
+        splits = [s for s in self.plan(1) if isinstance(s, ParquetSplit)]
+        return planned_frame(session, splits, self.arrow_schema()) if splits and self.columns != () else None
+
     def key_groups(self, keys: Sequence[str]) -> list[KeyGroup] | None:
         """One group per value of ``keys`` when they are partition columns (read where they lie, no
         shuffle); None otherwise, or with filters."""
@@ -371,24 +388,3 @@ def _latest_version(source: DeltaData) -> int | None:
         return int(deltalake.DeltaTable(source.path, storage_options=source.storage_options).version())
     except Exception:  # noqa: BLE001 - Spark's reader reads what it finds; nothing to pin
         return None
-
-
-def has_deltalake() -> bool:
-    """Whether ``deltalake`` can be imported here (the driver)."""
-    try:
-        import deltalake  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def is_delta_table(path: str) -> bool:
-    """Whether ``path`` is a folder with a ``_delta_log`` folder (looked up with pyarrow; False where
-    pyarrow cannot look)."""
-    import pyarrow.fs as pafs
-
-    try:
-        fs, p = arrow_filesystem(path)
-        return bool(fs.get_file_info(f"{p.rstrip('/')}/_delta_log").type == pafs.FileType.Directory)
-    except Exception:  # noqa: BLE001 - pyarrow cannot look there: not recognised as a Delta table
-        return False

@@ -26,7 +26,15 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.fs as pafs
 
-__all__ = ["HANDLED_READER_FEATURES", "DeltaFile", "Snapshot", "load_snapshot", "missing_deltalake"]
+__all__ = [
+    "HANDLED_READER_FEATURES",
+    "DeltaFile",
+    "Snapshot",
+    "has_deltalake",
+    "is_delta_table",
+    "load_snapshot",
+    "missing_deltalake",
+]
 
 #: Reader features whose tables this reader reads right (the others are refused, naming them).
 HANDLED_READER_FEATURES = frozenset(
@@ -342,3 +350,24 @@ def check_version_args(version: Any, timestamp: Any) -> None:
         raise InvalidArgumentError(
             f"give version or timestamp, not both (got version={version}, timestamp={timestamp!r})"
         )
+
+
+def has_deltalake() -> bool:
+    """Whether ``deltalake`` can be imported here (the driver)."""
+    try:
+        import deltalake  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def is_delta_table(path: str) -> bool:
+    """Whether ``path`` is a folder with a ``_delta_log`` folder (looked up with pyarrow; False where
+    pyarrow cannot look)."""
+    import pyarrow.fs as pafs
+
+    try:
+        fs, p = arrow_filesystem(path)
+        return bool(fs.get_file_info(f"{p.rstrip('/')}/_delta_log").type == pafs.FileType.Directory)
+    except Exception:  # noqa: BLE001 - pyarrow cannot look there: not recognised as a Delta table
+        return False

@@ -13,6 +13,7 @@ from sparkdist.sources.reading import ParquetSplit, Piece
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from pyspark.sql import DataFrame, SparkSession
 
     from sparkdist.sources.delta_files import ColumnMapping
     from sparkdist.sources.filters import Filters
@@ -24,6 +25,7 @@ __all__ = [
     "group_row_groups",
     "hive_groups",
     "plan_report",
+    "planned_frame",
     "plan_splits",
     "prune_row_groups",
     "unplanned_report",
@@ -243,3 +245,18 @@ def unplanned_report(source: str, schema: pa.Schema, warning: str) -> Validation
         source=source, n_splits=None, n_rows=None, n_bytes=None, empty_splits=None, skew=None,
         schema=schema_pairs(schema), warnings=[warning],
     )  # fmt: skip
+
+
+def planned_frame(session: SparkSession, splits: list[ParquetSplit], schema: pa.Schema) -> DataFrame:
+    """Planned splits as a DataFrame of ``session`` whose task i reads split i with pyarrow (DataFrame
+    operations only), for work that regroups rows (exec_by by columns the layout does not separate)."""
+    import functools
+
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    from sparkdist import _serde
+    from sparkdist.sources.reading import read_planned_splits
+
+    n = max(1, len(splits))
+    read = functools.partial(read_planned_splits, _serde.dumps(splits))
+    return session.range(0, len(splits), 1, numPartitions=n).mapInArrow(read, from_arrow_schema(schema))

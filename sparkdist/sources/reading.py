@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 from sparkdist.sources.base import LocalSplit
 
-__all__ = ["READ_BUFFER", "DeletedRows", "ParquetSplit", "Piece"]
+__all__ = ["READ_BUFFER", "DeletedRows", "ParquetSplit", "Piece", "read_planned_splits"]
 
 #: Bytes a file is read in at a time, per column: pages stream through a buffer this size instead of
 #: each column's whole chunk of a row group being read at once.
@@ -84,6 +84,10 @@ class ParquetSplit(LocalSplit):
         if held:
             yield _to_pandas(pa.Table.from_batches(pending))
 
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """The split's rows as Arrow batches of its schema (selected columns), filtered."""
+        return self._batches()
+
     def _batches(self) -> Iterator[pa.RecordBatch]:
         """The pieces' rows as batches of the split's schema (selected columns), filtered."""
         import pyarrow as pa
@@ -130,6 +134,17 @@ class ParquetSplit(LocalSplit):
                 if self.mapping is not None:
                     batch = self.mapping.to_logical(batch, found)
                 yield _conform(batch, target, keys)
+
+
+def read_planned_splits(splits_bytes: bytes, ids: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """``mapInArrow`` over split numbers: the rows of the planned splits whose numbers arrive (planned
+    splits as a DataFrame, for work that regroups rows)."""
+    from sparkdist import _serde
+
+    splits = _serde.loads(splits_bytes)
+    for batch in ids:
+        for i in batch.column(0).to_pylist():
+            yield from splits[i].batches()
 
 
 class _Survivors:
