@@ -140,9 +140,9 @@ class DeltaData(DataSource):
         self.filters = filters
         self._filters = None if filters is None else Filters.parse(filters)
         self._pin = _Pinned()
-        self.columns = None if columns is None else tuple(columns)  # checked when the snapshot is known
         if columns is not None and (isinstance(columns, str) or not all(isinstance(c, str) for c in columns)):
             raise InvalidArgumentError(f"columns must be a list of column names, got {columns!r}")
+        self.columns = None if columns is None else tuple(columns)  # checked when the snapshot is known
 
     @classmethod
     def from_input(cls, data: Any) -> DeltaData | None:
