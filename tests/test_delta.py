@@ -425,6 +425,8 @@ def test_missing_version_and_bad_arguments(history, tmp_path):
         sd.DeltaData(history, columns=["nope"]).validate()
     with pytest.raises(sd.ColumnNotFoundError, match="nope"):
         sd.DeltaData(history, filters=[("nope", "=", 1)]).validate()
+    with pytest.raises(sd.InvalidArgumentError, match="filters cannot be applied"):
+        sd.DeltaData(history, filters=[("id", ">", "text")]).validate()
 
 
 def test_missing_data_file(tmp_path):

@@ -360,7 +360,13 @@ def _discover(snap: Snapshot, filters: Filters | None) -> tuple[Discovery, int]:
     guarantees = [guarantee(f, snap.schema, filters) for f in snap.files]
     kept = list(range(len(snap.files)))
     if filters is not None and snap.files:
-        kept = skip_files(snap.files, guarantees, filters.to_arrow(), snap.schema, snap.filesystem)
+        try:
+            kept = skip_files(snap.files, guarantees, filters.to_arrow(), snap.schema, snap.filesystem)
+        except Exception as err:  # e.g. a value that cannot be compared with the column's type
+            raise InvalidArgumentError(
+                f"filters cannot be applied to the Delta table '{snap.uri}' (schema {snap.schema.to_string()!r}): "
+                f"{one_line(err)}"
+            ) from err
     files = [snap.files[i] for i in kept]
     footers = read_footers(
         snap.filesystem,
