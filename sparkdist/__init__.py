@@ -40,7 +40,7 @@ from sparkdist.groups import GroupResult, GroupResults, exec_by
 from sparkdist.jobs import Job, JobTimeoutError, as_completed, get_jobs
 from sparkdist.local import LocalComputeContext, LocalParallelComputeContext
 from sparkdist.nodes import executor_info, ping_executors
-from sparkdist.sources import DataSource, ParquetData, SparkData, ValidationReport
+from sparkdist.sources import DataSource, DeltaData, ParquetData, SparkData, ValidationReport
 from sparkdist.spark import SparkComputeContext
 
 __version__ = "0.2.0"
@@ -70,6 +70,7 @@ __all__ = [
     "DataNotFoundError",
     "DataSource",
     "DataSourceError",
+    "DeltaData",
     "EmptyDataError",
     "GroupResult",
     "GroupResults",

@@ -6,6 +6,10 @@ DataFrame, or a path (``str`` / ``os.PathLike``, or a list of them) naming Parqu
 - ``base``: the DataSource protocol every kind answers for itself (``prepare``, ``plan``,
   ``spark_frame``, ``describe``);
 - ``frames``: pandas and Spark DataFrames; ``parquet``: Parquet data, planned from footers;
+  ``delta``: Delta Lake tables, a pinned snapshot planned as Parquet data (``delta_log``,
+  ``delta_stats``, ``delta_files``: its log, file skipping, and what its splits carry);
+- ``planning``: splits from footers, on the driver; ``reading``: a split read by whoever runs it;
+  ``roaring``: deletion vectors' bitmaps;
 - ``discovery``: finding Parquet files and their schema with pyarrow.dataset; ``paths``: local
   paths, URIs and globs; ``filters``: one parser of row filters for Arrow and Spark.
 
@@ -27,11 +31,13 @@ from typing import Any
 
 from sparkdist.errors import ArgumentTypeError
 from sparkdist.sources.base import DataSource, KeyGroup, LocalSplit, ValidationReport
+from sparkdist.sources.delta import DeltaData
 from sparkdist.sources.frames import FrameSplit, PandasData, SparkData
 from sparkdist.sources.parquet import ParquetData
 
 __all__ = [
     "DataSource",
+    "DeltaData",
     "FrameSplit",
     "KeyGroup",
     "LocalSplit",
@@ -50,6 +56,7 @@ INPUTS: tuple[Callable[[Any], DataSource | None], ...] = (
     lambda data: data if isinstance(data, DataSource) else None,
     SparkData.from_input,
     PandasData.from_input,
+    DeltaData.from_input,
     ParquetData.from_input,
 )
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from sparkdist.errors import DataSourceError, SchemaConflictError
+from sparkdist.errors import DataNotFoundError, DataSourceError, SchemaConflictError
 from sparkdist.sources.paths import Entry, arrow_filesystem, expand
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import pyarrow.dataset as pads
     import pyarrow.fs as pafs
 
-__all__ = ["Discovery", "File", "RowGroup", "discover", "partition_type"]
+__all__ = ["Discovery", "File", "RowGroup", "discover", "partition_type", "read_footers"]
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,15 @@ class RowGroup:
 @dataclass(frozen=True)
 class File:
     path: str
-    partition_expression: Any  # pyarrow.compute.Expression
+    partition_expression: Any  # pyarrow.compute.Expression: what holds for all its rows
     metadata: Any  # pyarrow.parquet.FileMetaData, read once at discovery
+    partition_values: dict[str, Any] | None = None  # None: from partition_expression (hive folders)
+    deletes: Any = None  # the rows a table's deletion vector deletes (a DeletedRows), or None
+
+    @property
+    def deleted(self) -> int:
+        """How many of its rows the deletion vector deletes."""
+        return int(getattr(self.deletes, "cardinality", 0)) if self.deletes is not None else 0
 
 
 @dataclass
@@ -80,7 +87,7 @@ def discover(
         entries += expand(path, path_fs, on_fs, read_table_files=read_table_files)
     assert fs is not None
     entries = list({e.path: e for e in reversed(entries)}.values())[::-1]  # each file once, first mention wins
-    footers = _read_footers(fs, [e.path for e in entries])
+    footers = read_footers(fs, [e.path for e in entries])
     partitioning, part_schema = _partitioning(entries, partitioning)
     file_schema = _file_schema([e.path for e in entries], footers, part_schema.names)
     full = schema if schema is not None else _merge(file_schema, part_schema)
@@ -188,8 +195,9 @@ FOOTER_THREADS = 16
 FOOTER_BATCH = 64
 
 
-def _read_footers(fs: pafs.FileSystem, paths: list[str]) -> list[Any]:
-    """Every file's footer, read in parallel; a DataSourceError naming the files that are not Parquet."""
+def read_footers(fs: pafs.FileSystem, paths: list[str], listed_by: str | None = None) -> list[Any]:
+    """Every file's footer, read in parallel; a DataSourceError naming the files that are not Parquet
+    (and, for files a table's log lists, ``listed_by`` naming it, a DataNotFoundError for missing ones)."""
     import pyarrow as pa
     import pyarrow.dataset as pads
 
@@ -215,6 +223,13 @@ def _read_footers(fs: pafs.FileSystem, paths: list[str]) -> list[Any]:
         with concurrent.futures.ThreadPoolExecutor(max_workers=n_threads) as pool:
             footers = [m for found in pool.map(read, batches) for m in found]
     bad = [(p, m) for p, m in zip(paths, footers, strict=True) if isinstance(m, BaseException)]
+    missing = [p for p, m in bad if isinstance(m, FileNotFoundError)]
+    if missing and listed_by is not None:
+        shown = ", ".join(f"'{p}'" for p in missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise DataNotFoundError(
+            f"{listed_by} lists {len(missing)} data file(s) that do not exist: {shown}. They were deleted outside "
+            "the table (e.g. VACUUM with a short retention, or by hand); nothing was read, as fewer rows would be wrong."
+        )
     if bad:
         listed = "; ".join(f"'{p}' ({type(e).__name__}: {str(e).splitlines()[0]})" for p, e in bad[:10])
         raise DataSourceError(

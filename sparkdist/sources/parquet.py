@@ -24,11 +24,9 @@ from sparkdist.sources.base import (
     LocalSplit,
     ReadingContext,
     ValidationReport,
-    frame_skew,
-    schema_pairs,
     select_schema,
 )
-from sparkdist.sources.discovery import Discovery, RowGroup, discover
+from sparkdist.sources.discovery import Discovery, File, RowGroup, discover
 from sparkdist.sources.filters import Filters, select_columns
 from sparkdist.sources.frames import DEFAULT_ROWS_PER_CHUNK
 from sparkdist.sources.paths import (
@@ -40,7 +38,15 @@ from sparkdist.sources.paths import (
     spark_reader_error,
     spark_uri,
 )
-from sparkdist.sources.planning import ParquetSplit, all_null, group_row_groups, hive_groups
+from sparkdist.sources.planning import (
+    all_null,
+    hive_groups,
+    plan_report,
+    plan_splits,
+    prune_row_groups,
+    unplanned_report,
+)
+from sparkdist.sources.reading import ParquetSplit
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -316,118 +322,48 @@ class ParquetData(DataSource):
 
     def plan(self, slots: int) -> list[LocalSplit]:
         """Splits for ``slots`` task slots, planned from footers only (no data pages are read)."""
-        disc = self._discover()
-        arrow_filter = None if self._filters is None else self._filters.to_arrow()
-        shipped = _ShippedExpressions()
-        splits: list[LocalSplit] = []
-        for group in group_row_groups(self._pruned_row_groups(), slots, self.split_bytes):
-            pieces: list[tuple[str, tuple[int, ...], Any]] = []
-            for rg in group:
-                f = disc.files[rg.file]
-                if pieces and pieces[-1][0] == f.path:
-                    pieces[-1] = (f.path, (*pieces[-1][1], rg.id), pieces[-1][2])
-                else:
-                    pieces.append((f.path, (rg.id,), shipped(f.partition_expression)))
-            splits.append(
-                ParquetSplit(
-                    disc.filesystem,
-                    tuple(pieces),
-                    disc.schema,
-                    self.columns,
-                    arrow_filter,
-                    self.rows_per_chunk,
-                    tuple(self._filters.columns) if self._filters is not None and self._filters.disjuncts else None,
-                )
-            )
-        return splits
+        return plan_splits(
+            self._discover(),
+            self._pruned_row_groups(),
+            slots,
+            self.split_bytes,
+            columns=self.columns,
+            filters=self._filters,
+            rows_per_chunk=self.rows_per_chunk,
+        )
 
     def _pruned_row_groups(self) -> list[RowGroup]:
         """The row groups whose statistics do not rule the filters out."""
         disc = self._discover()
         if self._filters is None:
             return disc.row_groups
-        import pyarrow.dataset as pads
 
-        expr = self._filters.to_arrow()
-        fmt = pads.ParquetFileFormat()
-        by_file: dict[int, list[RowGroup]] = {}
-        for rg in disc.row_groups:
-            by_file.setdefault(rg.file, []).append(rg)
-        keep: list[RowGroup] = []
-        for index, rgs in by_file.items():
-            f = disc.files[index]
-            frag = fmt.make_fragment(f.path, filesystem=disc.filesystem, partition_expression=f.partition_expression)
-            try:
-                kept = {piece.row_groups[0].id for piece in frag.split_by_row_group(filter=expr, schema=disc.schema)}
-            except Exception as err:
-                raise DataSourceError(f"filters {self.filters!r} cannot be applied to '{f.path}': {err}") from err
-            keep += [rg for rg in rgs if rg.id in kept]
-        return keep
+        def fail(f: File, err: Exception) -> bool:
+            raise DataSourceError(f"filters {self.filters!r} cannot be applied to '{f.path}': {err}") from err
+
+        return prune_row_groups(disc, self._filters.to_arrow(), disc.row_groups, fail)
 
     def describe(self, slots: int) -> ValidationReport:
         if self._spark_schema is not None:
-            return self._describe_spark_read()
+            err = self._arrow_error
+            why = f"pyarrow cannot open '{err.path}' on the driver ({err.reason}): " if err is not None else ""
+            return unplanned_report(
+                f"Parquet {', '.join(self.paths)} (Spark's reader)",
+                self.arrow_schema(),
+                why + "Spark's reader (spark.read.parquet) reads it, and its partitions are the splits",
+            )
         disc = self._discover()
-        rgs = self._pruned_row_groups()
-        groups = group_row_groups(rgs, slots, self.split_bytes)
-        sizes = [sum(rg.bytes for rg in g) for g in groups]
         warnings = list(disc.warnings)
         if disc.empty_files:
             shown = ", ".join(disc.empty_files[:5]) + (" ..." if len(disc.empty_files) > 5 else "")
             warnings.append(f"{len(disc.empty_files)} file(s) have no rows: {shown}")
-        if 0 < len(groups) < slots:
-            warnings.append(
-                f"fewer splits than task slots ({len(groups)} < {slots}): the data has only {len(rgs)} row group(s); "
-                "write it with smaller row groups or more files to use every slot"
-            )
-        if not groups:
-            warnings.append("no rows to process" + (" after filters" if self._filters is not None else ""))
-        return ValidationReport(
-            source=f"Parquet {', '.join(self.paths)}",
-            n_splits=len(groups),
-            n_rows=sum(rg.rows for rg in rgs),
-            n_bytes=sum(sizes),
-            empty_splits=0,
-            skew=frame_skew(sizes),
-            schema=schema_pairs(self.arrow_schema()),
-            files=len(disc.files),
-            warnings=warnings,
-        )
-
-    def _describe_spark_read(self) -> ValidationReport:
-        why = (
-            f"pyarrow cannot open '{self._arrow_error.path}' on the driver ({self._arrow_error.reason}): "
-            if self._arrow_error is not None
-            else ""
-        )
-        return ValidationReport(
-            source=f"Parquet {', '.join(self.paths)} (Spark's reader)",
-            n_splits=None,
-            n_rows=None,
-            n_bytes=None,
-            empty_splits=None,
-            skew=None,
-            schema=schema_pairs(self.arrow_schema()),
-            warnings=[why + "Spark's reader (spark.read.parquet) reads it, and its partitions are the splits"],
-        )
+        source = f"Parquet {', '.join(self.paths)}"
+        rgs = self._pruned_row_groups()
+        schema = self.arrow_schema()
+        return plan_report(source, disc, rgs, slots, self.split_bytes, schema, warnings, self._filters is not None)
 
     def __repr__(self) -> str:
         return f"ParquetData({self.paths!r}, columns={self.columns}, filters={self.filters!r}, engine={self.engine!r})"
-
-
-class _ShippedExpressions:
-    """A file's partition expression as its split carries it: None for none (a file outside hive
-    folders), else one object per distinct expression, so that pickling a split of many files of
-    one folder writes it once (an expression pickles to hundreds of bytes)."""
-
-    def __init__(self) -> None:
-        self._seen: dict[str, Any] = {}
-
-    def __call__(self, expression: Any) -> Any:
-        key = str(expression)
-        if key == "true":
-            return None
-        return self._seen.setdefault(key, expression)
 
 
 def _as_list(path: Any) -> list[Any]:

@@ -281,6 +281,14 @@ def table_format(relative_paths: Sequence[str]) -> tuple[str, str, str] | None:
 
 def _table_folder_error(path: str, found: tuple[str, str, str]) -> DataSourceError:
     name, marker, how = found
+    if name == "Delta Lake":
+        return DataSourceError(
+            f"'{path}' is a Delta Lake table folder (it has {marker}): reading its Parquet files as plain Parquet "
+            "would include rows and files the table has deleted. Read it with sparkdist.DeltaData(path), which "
+            "needs the deltalake package on the driver: pip install 'sparkdist[delta]' (a plain path to the table "
+            f"is read so once it is installed); or with Spark ({how}) and pass that DataFrame as data. "
+            "ParquetData(..., read_table_files=True) reads every Parquet file in the folder anyway."
+        )
     return DataSourceError(
         f"'{path}' is a {name} table folder (it has {marker}): reading its Parquet files as plain Parquet "
         "would include files the table has removed or replaced. Read the table with Spark "

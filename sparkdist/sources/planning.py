@@ -1,133 +1,45 @@
 """Planning Parquet splits on the driver, from footers only: runs of whole row groups sized toward a
-number of bytes and balanced over the task slots, and the split that whoever runs it reads."""
+number of bytes and balanced over the task slots, pruned by the filters and the footers' statistics
+(ParquetData and DeltaData plan alike; :mod:`sparkdist.sources.reading` reads the splits)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sparkdist.errors import DataSourceError
-from sparkdist.sources.base import KeyGroup, LocalSplit
-from sparkdist.sources.discovery import Discovery, RowGroup
+from sparkdist.sources.base import KeyGroup, LocalSplit, ValidationReport, frame_skew, schema_pairs
+from sparkdist.sources.discovery import Discovery, File, RowGroup
+from sparkdist.sources.reading import ParquetSplit, Piece
 
 if TYPE_CHECKING:
-    import pandas as pd
     import pyarrow as pa
+    from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["MIN_SPLIT_BYTES", "READ_BUFFER", "ParquetSplit", "all_null", "group_row_groups", "hive_groups"]
+    from sparkdist.sources.delta_files import ColumnMapping
+    from sparkdist.sources.filters import Filters
+
+__all__ = [
+    "MIN_SPLIT_BYTES",
+    "all_null",
+    "by_file",
+    "group_row_groups",
+    "hive_groups",
+    "plan_report",
+    "planned_frame",
+    "plan_splits",
+    "prune_row_groups",
+    "unplanned_report",
+]
 
 #: No split is planned below this size unless the data is that small.
 MIN_SPLIT_BYTES = 1024 * 1024
 
 
-@dataclass(frozen=True)
-class ParquetSplit(LocalSplit):
-    """Whole row groups of one or more files, read with pyarrow by whoever runs the split."""
-
-    filesystem: Any
-    pieces: tuple[tuple[str, tuple[int, ...], Any], ...]  # (path, row group ids, partition expression)
-    schema: Any
-    columns: tuple[str, ...] | None
-    filter: Any
-    rows_per_chunk: int
-    filter_columns: tuple[str, ...] | None = None  # the columns ``filter`` names (None: not known)
-
-    def chunks(self) -> Iterator[pd.DataFrame]:
-        """Chunks of exactly ``rows_per_chunk`` rows (the last one fewer), across the split's files, so
-        that a split of many small files costs one pandas conversion per chunk, not one per file.
-
-        Each file is read with ``pyarrow.parquet.ParquetFile.iter_batches`` from a buffered stream, page
-        by page: a worker holds about one chunk as Arrow and one as pandas plus :data:`READ_BUFFER`
-        per column, whatever the size of the split and its row groups. (pyarrow.dataset's scanner
-        decodes whole row groups and reads the next ones ahead, so its memory grows with them.)"""
-        import pyarrow as pa
-
-        pending: list[pa.RecordBatch] = []
-        held = 0
-        for batch in self._batches():
-            if not batch.num_rows:
-                continue
-            pending.append(batch)
-            held += batch.num_rows
-            while held >= self.rows_per_chunk:
-                table = pa.Table.from_batches(pending)
-                pending, held = [], 0
-                yield _to_pandas(table.slice(0, self.rows_per_chunk))
-                rest = table.slice(self.rows_per_chunk)
-                del table
-                pending, held = rest.to_batches(), rest.num_rows
-        if held:
-            yield _to_pandas(pa.Table.from_batches(pending))
-
-    def _batches(self) -> Iterator[pa.RecordBatch]:
-        """The pieces' rows as batches of the split's schema (selected columns), filtered."""
-        import pyarrow as pa
-        import pyarrow.dataset as pads
-        import pyarrow.parquet as pq
-
-        wanted = list(self.columns) if self.columns is not None else list(self.schema.names)
-        if self.filter is not None:  # the filter's columns are read too (an Expression's: all of them)
-            named = self.filter_columns if self.filter_columns is not None else tuple(self.schema.names)
-            wanted += [c for c in named if c not in wanted]
-        target = pa.schema([self.schema.field(c) for c in wanted])
-        for path, ids, pexpr in self.pieces:
-            keys = pads.get_partition_keys(pexpr) if pexpr is not None else {}
-            try:
-                with self.filesystem.open_input_file(path) as file:
-                    parquet = pq.ParquetFile(file, pre_buffer=False, buffer_size=READ_BUFFER)
-                    present = set(parquet.schema_arrow.names)
-                    for batch in parquet.iter_batches(
-                        batch_size=self.rows_per_chunk,
-                        row_groups=list(ids),
-                        columns=[c for c in wanted if c in present and c not in keys],
-                        use_threads=False,
-                    ):
-                        batch = _conform(batch, target, keys)
-                        if self.filter is not None:
-                            batch = batch.filter(self.filter)
-                            if self.columns is not None and len(self.columns) < len(wanted):
-                                batch = batch.select(list(self.columns))
-                        yield batch
-            except (OSError, pa.ArrowException) as err:
-                raise DataSourceError(f"cannot read Parquet file '{path}': {type(err).__name__}: {err}") from err
-
-
-def _conform(batch: pa.RecordBatch, target: pa.Schema, keys: dict[str, Any]) -> pa.RecordBatch:
-    """A file's batch as the data set's schema: its columns cast where the file's type differs (e.g.
-    large_string), partition columns from the file's folders, columns the file lacks as nulls."""
-    import pyarrow as pa
-
-    if batch.schema.equals(target) and not keys:
-        return batch
-    n = batch.num_rows
-    names = batch.schema.names
-    columns = []
-    for fld in target:
-        if fld.name in keys:
-            columns.append(pa.repeat(pa.scalar(keys[fld.name], type=fld.type), n))
-        elif fld.name in names:
-            column = batch.column(fld.name)
-            columns.append(column if column.type.equals(fld.type) else column.cast(fld.type))
-        else:
-            columns.append(pa.nulls(n, fld.type))
-    return pa.RecordBatch.from_arrays(columns, schema=target)
-
-
-#: Bytes a file is read in at a time, per column: pages stream through a buffer this size instead of
-#: each column's whole chunk of a row group being read at once.
-READ_BUFFER = 1024 * 1024
-
-
-def _to_pandas(table: pa.Table) -> pd.DataFrame:
-    frame: pd.DataFrame = table.to_pandas()
-    return frame
-
-
-def all_null(disc: Discovery, columns: list[str]) -> list[str]:
+def all_null(disc: Discovery, columns: list[str], physical: dict[str, str] | None = None) -> list[str]:
     """Which of ``columns`` hold only nulls, from the footers' null counts (a column without statistics
-    counts as having values)."""
-    nulls = {c: 0 for c in columns}
+    counts as having values); ``physical``: the name each column has in the files, where it differs."""
+    physical = physical or {}
+    nulls = {physical.get(c, c): 0 for c in columns}
     rows = 0
     for f in disc.files:
         meta = f.metadata
@@ -144,7 +56,7 @@ def all_null(disc: Discovery, columns: list[str]) -> list[str]:
                     nulls[c] = -(10**18)  # unknown: assume values exist
                     break
                 nulls[c] += stats.null_count
-    return [c for c, n in nulls.items() if rows and n == rows]
+    return [c for c in columns if rows and nulls[physical.get(c, c)] == rows]
 
 
 def group_row_groups(rgs: list[RowGroup], slots: int, split_bytes: int) -> list[list[RowGroup]]:
@@ -170,30 +82,181 @@ def group_row_groups(rgs: list[RowGroup], slots: int, split_bytes: int) -> list[
     return groups
 
 
-def hive_groups(
-    disc: Discovery, keys: list[str], columns: tuple[str, ...] | None, rows_per_chunk: int
-) -> list[KeyGroup]:
-    """exec_by groups straight from hive folders: the files whose partition values of ``keys`` agree
-    form one group (a folder missing a key's value, ``__HIVE_DEFAULT_PARTITION__``, has null there)."""
+def by_file(rgs: Sequence[RowGroup]) -> dict[int, list[RowGroup]]:
+    """Row groups by the index of their file."""
+    found: dict[int, list[RowGroup]] = {}
+    for rg in rgs:
+        found.setdefault(rg.file, []).append(rg)
+    return found
+
+
+def prune_row_groups(
+    disc: Discovery, expression: Any, rgs: Sequence[RowGroup], on_error: Callable[[File, Exception], bool]
+) -> list[RowGroup]:
+    """The row groups of ``rgs`` whose footer statistics do not rule ``expression`` out (pyarrow's
+    reading of the statistics); a file whose statistics cannot be read so keeps its row groups when
+    ``on_error`` returns True (else it raises)."""
     import pyarrow.dataset as pads
 
+    fmt = pads.ParquetFileFormat()
+    keep: list[RowGroup] = []
+    for index, found in by_file(rgs).items():
+        f = disc.files[index]
+        frag = fmt.make_fragment(f.path, filesystem=disc.filesystem, partition_expression=f.partition_expression)
+        try:
+            kept = {piece.row_groups[0].id for piece in frag.split_by_row_group(filter=expression, schema=disc.schema)}
+        except Exception as err:
+            if not on_error(f, err):
+                raise
+            kept = {rg.id for rg in found}
+        keep += [rg for rg in found if rg.id in kept]
+    return keep
+
+
+def plan_splits(
+    disc: Discovery,
+    rgs: list[RowGroup],
+    slots: int,
+    split_bytes: int,
+    *,
+    columns: tuple[str, ...] | None,
+    filters: Filters | None,
+    rows_per_chunk: int,
+    mapping: ColumnMapping | None = None,
+) -> list[LocalSplit]:
+    """Splits of the row groups ``rgs`` for ``slots`` task slots (runs of whole row groups, each
+    file's partition values and deletion vector with it)."""
+    arrow_filter = None if filters is None else filters.to_arrow()
+    filter_columns = tuple(filters.columns) if filters is not None and filters.disjuncts else None
+    values = _SharedValues()
+    splits: list[LocalSplit] = []
+    for group in group_row_groups(rgs, slots, split_bytes):
+        pieces: list[Piece] = []
+        for rg in group:
+            f = disc.files[rg.file]
+            if pieces and pieces[-1].path == f.path:
+                pieces[-1] = pieces[-1]._replace(row_groups=(*pieces[-1].row_groups, rg.id))
+            else:
+                pieces.append(Piece(f.path, (rg.id,), values(f), f.deletes))
+        splits.append(
+            ParquetSplit(
+                disc.filesystem,
+                tuple(pieces),
+                disc.schema,
+                columns,
+                arrow_filter,
+                rows_per_chunk,
+                filter_columns,
+                mapping,
+            )
+        )
+    return splits
+
+
+class _SharedValues:
+    """A file's partition values as its split carries them: None for none, else one dict per distinct
+    set of values, so that pickling a split of many files of one folder writes it once."""
+
+    def __init__(self) -> None:
+        self._seen: dict[Any, dict[str, Any] | None] = {}
+
+    def __call__(self, f: File) -> dict[str, Any] | None:
+        if f.partition_values is not None:
+            key: Any = tuple(sorted((k, repr(v)) for k, v in f.partition_values.items()))
+            return self._seen.setdefault(key, f.partition_values or None)
+        key = str(f.partition_expression)
+        if key not in self._seen:
+            import pyarrow.dataset as pads
+
+            self._seen[key] = None if key == "true" else dict(pads.get_partition_keys(f.partition_expression))
+        return self._seen[key]
+
+
+def hive_groups(
+    disc: Discovery,
+    keys: list[str],
+    columns: tuple[str, ...] | None,
+    rows_per_chunk: int,
+    mapping: ColumnMapping | None = None,
+) -> list[KeyGroup]:
+    """exec_by groups straight from the partition folders: the files whose partition values of
+    ``keys`` agree form one group (a folder missing a key's value, ``__HIVE_DEFAULT_PARTITION__``,
+    has null there). Rows are counted from footers, less the rows deletion vectors delete."""
+    values = _SharedValues()
     files: dict[tuple[Any, ...], list[int]] = {}
     for index, f in enumerate(disc.files):
-        values = pads.get_partition_keys(f.partition_expression)
-        files.setdefault(tuple(values.get(k) for k in keys), []).append(index)
-    by_file: dict[int, list[RowGroup]] = {}
-    for rg in disc.row_groups:
-        by_file.setdefault(rg.file, []).append(rg)
+        found = values(f) or {}
+        files.setdefault(tuple(found.get(k) for k in keys), []).append(index)
+    rgs = by_file(disc.row_groups)
     groups: list[KeyGroup] = []
     for key, members in files.items():
         pieces = tuple(
-            (disc.files[i].path, tuple(rg.id for rg in by_file[i]), disc.files[i].partition_expression)
+            Piece(disc.files[i].path, tuple(rg.id for rg in rgs[i]), values(disc.files[i]), disc.files[i].deletes)
             for i in members
-            if by_file.get(i)
+            if rgs.get(i)
         )
-        rows = sum(rg.rows for i in members for rg in by_file.get(i, []))
+        rows = sum(rg.rows for i in members for rg in rgs.get(i, [])) - sum(
+            disc.files[i].deleted for i in members if rgs.get(i)
+        )
         if rows:
-            groups.append(
-                KeyGroup(key, ParquetSplit(disc.filesystem, pieces, disc.schema, columns, None, rows_per_chunk), rows)
-            )
+            split = ParquetSplit(disc.filesystem, pieces, disc.schema, columns, None, rows_per_chunk, None, mapping)
+            groups.append(KeyGroup(key, split, rows))
     return groups
+
+
+def plan_report(
+    source: str,
+    disc: Discovery,
+    rgs: list[RowGroup],
+    slots: int,
+    split_bytes: int,
+    schema: pa.Schema,
+    warnings: list[str],
+    filtered: bool,
+) -> ValidationReport:
+    """What :meth:`DataSource.validate` says of planned splits (rows less those deletion vectors delete)."""
+    groups = group_row_groups(rgs, slots, split_bytes)
+    sizes = [sum(rg.bytes for rg in g) for g in groups]
+    warnings = list(warnings)
+    if 0 < len(groups) < slots:
+        warnings.append(
+            f"fewer splits than task slots ({len(groups)} < {slots}): the data has only {len(rgs)} row group(s); "
+            "write it with smaller row groups or more files to use every slot"
+        )
+    if not groups:
+        warnings.append("no rows to process" + (" after filters" if filtered else ""))
+    deleted = sum(f.deleted for f in disc.files)
+    return ValidationReport(
+        source=source,
+        n_splits=len(groups),
+        n_rows=sum(rg.rows for rg in rgs) - deleted,
+        n_bytes=sum(sizes),
+        empty_splits=0,
+        skew=frame_skew(sizes),
+        schema=schema_pairs(schema),
+        files=len(disc.files),
+        warnings=warnings,
+    )
+
+
+def unplanned_report(source: str, schema: pa.Schema, warning: str) -> ValidationReport:
+    """The report of a source that Spark's reader reads (its partitions are the splits)."""
+    return ValidationReport(
+        source=source, n_splits=None, n_rows=None, n_bytes=None, empty_splits=None, skew=None,
+        schema=schema_pairs(schema), warnings=[warning],
+    )  # fmt: skip
+
+
+def planned_frame(session: SparkSession, splits: list[ParquetSplit], schema: pa.Schema) -> DataFrame:
+    """Planned splits as a DataFrame of ``session`` whose task i reads split i with pyarrow (DataFrame
+    operations only), for work that regroups rows (exec_by by columns the layout does not separate)."""
+    import functools
+
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    from sparkdist import _serde
+    from sparkdist.sources.reading import read_planned_splits
+
+    n = max(1, len(splits))
+    read = functools.partial(read_planned_splits, _serde.dumps(splits))
+    return session.range(0, len(splits), 1, numPartitions=n).mapInArrow(read, from_arrow_schema(schema))
