@@ -39,7 +39,7 @@ from sparkdist.groups import GroupResult, GroupResults, exec_by
 from sparkdist.jobs import Job, JobTimeoutError, as_completed, get_jobs
 from sparkdist.local import LocalComputeContext, LocalParallelComputeContext
 from sparkdist.nodes import executor_info, ping_executors
-from sparkdist.sources import DataSource, ParquetData, SparkData, ValidationReport
+from sparkdist.sources import DataSource, IcebergData, ParquetData, SparkData, ValidationReport
 from sparkdist.spark import SparkComputeContext
 
 __version__ = "0.1.0"
@@ -72,6 +72,7 @@ __all__ = [
     "EmptyDataError",
     "GroupResult",
     "GroupResults",
+    "IcebergData",
     "InvalidArgumentError",
     "Job",
     "JobError",
