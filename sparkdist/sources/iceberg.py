@@ -169,6 +169,7 @@ class IcebergData(DataSource):
         """The data files of the pinned snapshot the filter leaves, their deletes and footers."""
         if self._files is None:
             sid, _ = self._pin()
+            self._bound_filter()  # a bad row filter is named here, before pyiceberg plans with it
             table = self.table()
             tasks = [] if sid is None else plan_files(table, sid, self.row_filter, self.identifier)
             fs = filesystem(table, tasks[0].file.file_path) if tasks else None
