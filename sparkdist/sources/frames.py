@@ -168,7 +168,9 @@ class SparkData(DataSource):
         if self._df is None:
             assert self.table is not None
             return SparkData(self.table, columns=columns if columns is not None else self.columns)
-        return SparkData(self._df, columns=columns if columns is not None else self.columns)
+        new = SparkData(self._df, columns=columns if columns is not None else self.columns)
+        new.table = self.table
+        return new
 
     def frame(self) -> DataFrame:
         """The DataFrame with the selected columns (names quoted: dots and spaces are kept as they are)."""
@@ -181,9 +183,11 @@ class SparkData(DataSource):
         return pa.schema([]) if self.columns == () else to_arrow_schema(self.frame().schema)
 
     def prepare(self, context: ReadingContext) -> SparkData:
-        if self.table is not None:
-            df = read_table(_table_session(context, self.table), self.table)
-            return SparkData(df, columns=self.columns).prepare(context)
+        if self._df is None:  # a table name: read in the context's session
+            assert self.table is not None
+            read = SparkData(read_table(_table_session(context, self.table), self.table), columns=self.columns)
+            read.table = self.table  # named in reports
+            return read.prepare(context)
         if _compat.is_stopped(_compat.session_of(self.df)):
             raise DataSourceError(
                 "the Spark DataFrame passed as data belongs to a SparkSession that has been stopped; "
