@@ -125,7 +125,7 @@ class _AddDeletes(_FastAppendFiles):
     def _process_manifests(self, manifests: list[Any]) -> list[Any]:
         writer = _DeleteManifestWriter(
             spec=self._transaction.table_metadata.spec(),
-            schema=self.schema(),
+            schema=self._transaction.table_metadata.schema(),
             output_file=self.new_manifest_output(),
             snapshot_id=self._snapshot_id,
             avro_compression=self._compression,

@@ -296,7 +296,10 @@ class IcebergData(DataSource):
 
             schema = self._pin()[1]
             wanted += [n for n in (schema.find_column_name(i) for i in extract_field_ids(bound)) if n not in wanted]
-            arrow_filter = expression_to_pyarrow(bound, schema)
+            try:
+                arrow_filter = expression_to_pyarrow(bound, schema)  # pyiceberg >= 0.11 takes the schema
+            except TypeError:
+                arrow_filter = expression_to_pyarrow(bound)
         target = self._target(wanted)
         mapping = name_mapping(self.table())
         splits: list[LocalSplit] = []
