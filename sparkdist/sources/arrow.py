@@ -6,7 +6,7 @@ the footers, on the dataset's own file system, with its partitioning and its fil
 split is read where it runs. Any other dataset is read into a table on the driver.
 
 >>> import pyarrow as pa
->>> ArrowData.from_input(pa.table({"x": [1, 2, 3]})).validate().n_rows
+>>> from_input(pa.table({"x": [1, 2, 3]})).validate().n_rows
 3
 """
 
