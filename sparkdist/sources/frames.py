@@ -264,7 +264,9 @@ def _table_session(context: ReadingContext, name: str) -> SparkSession:
 def read_table(session: SparkSession, name: str) -> DataFrame:
     """``spark.table(name)``; DataNotFoundError naming the table when the catalog has none such."""
     try:
-        return session.table(name)
+        df = session.table(name)
+        df.schema  # noqa: B018 - Spark Connect resolves the name only when asked: a missing table fails here
+        return df
     except Exception as err:  # AnalysisException (classic or Connect): TABLE_OR_VIEW_NOT_FOUND, a bad name...
         raise DataNotFoundError(
             f"cannot read the table {name!r} with spark.table() in the session's catalog: {one_line(err)}"
