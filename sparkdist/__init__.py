@@ -40,7 +40,7 @@ from sparkdist.groups import GroupResult, GroupResults, exec_by
 from sparkdist.jobs import Job, JobTimeoutError, as_completed, get_jobs
 from sparkdist.local import LocalComputeContext, LocalParallelComputeContext
 from sparkdist.nodes import executor_info, ping_executors
-from sparkdist.sources import DataSource, DeltaData, ParquetData, SparkData, ValidationReport
+from sparkdist.sources import DataSource, DeltaData, IcebergData, ParquetData, SparkData, ValidationReport
 from sparkdist.spark import SparkComputeContext
 
 __version__ = "0.2.0"
@@ -74,6 +74,7 @@ __all__ = [
     "EmptyDataError",
     "GroupResult",
     "GroupResults",
+    "IcebergData",
     "InvalidArgumentError",
     "Job",
     "JobError",

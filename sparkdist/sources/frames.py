@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from sparkdist import _compat
-from sparkdist.errors import ArgumentTypeError, DataSourceError
+from sparkdist._current import get_compute_context
+from sparkdist.errors import ArgumentTypeError, DataNotFoundError, DataSourceError, InvalidArgumentError
 from sparkdist.sources.base import DataSource, LocalSplit, ReadingContext, ValidationReport, frame_skew, schema_pairs
 from sparkdist.sources.filters import select_columns
+from sparkdist.sources.paths import one_line
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["DEFAULT_ROWS_PER_CHUNK", "FrameSplit", "PandasData", "SparkData", "frame_splits"]
+__all__ = [
+    "DEFAULT_ROWS_PER_CHUNK",
+    "TABLE_NAME",
+    "FrameSplit",
+    "PandasData",
+    "SparkData",
+    "check_table_name",
+    "frame_splits",
+    "read_table",
+]
 
 #: Rows per chunk handed to a ``chunked=True`` function (and per Arrow batch read from Parquet).
 DEFAULT_ROWS_PER_CHUNK = 65_536
@@ -102,21 +114,46 @@ class PandasData(DataSource):
 
 
 class SparkData(DataSource):
-    """A pyspark DataFrame (classic or Spark Connect): each partition is one split.
+    """A pyspark DataFrame (classic or Spark Connect), or a table of the Spark catalog by name: each
+    partition is one split.
 
     Parameters
     ----------
-    df : pyspark.sql.DataFrame
-        The data. It is never collected to the driver in a Spark compute context.
+    df : pyspark.sql.DataFrame or str
+        The data. It is never collected to the driver in a Spark compute context. A str names a
+        table (``"sales"``, ``"db.sales"``, ``"main.sales.orders"``), read as ``spark.table(name)``
+        in the session of the compute context the source is used in (in a local context: the active
+        SparkSession's, brought to this process).
     columns : list of str, optional
         Read only these columns.
+
+    Examples
+    --------
+    >>> SparkData("main.sales.orders").table
+    'main.sales.orders'
     """
 
-    def __init__(self, df: DataFrame, *, columns: Sequence[str] | None = None) -> None:
+    def __init__(self, df: DataFrame | str, *, columns: Sequence[str] | None = None) -> None:
+        self.table: str | None = None
+        self._df: DataFrame | None = None
+        if isinstance(df, str):
+            self.table = check_table_name(df)
+            self.columns = None if columns is None else tuple(columns)  # checked once the table is read
+            return
         if not _compat.is_spark_dataframe(df):
-            raise ArgumentTypeError(f"SparkData expects a pyspark DataFrame as df, got {type(df).__name__}")
-        self.df = df
+            raise ArgumentTypeError(
+                f"SparkData expects a pyspark DataFrame or a table name (str) as df, got {type(df).__name__}"
+            )
+        self._df = df
         self.columns = self._check_columns(columns)
+
+    @property
+    def df(self) -> DataFrame:
+        """The DataFrame (a named table is read in the current compute context's session)."""
+        if self._df is None:
+            assert self.table is not None
+            self._df = read_table(_table_session(get_compute_context(), self.table), self.table)
+        return self._df
 
     @classmethod
     def from_input(cls, data: Any) -> SparkData | None:
@@ -128,7 +165,12 @@ class SparkData(DataSource):
         return list(self.df.columns)
 
     def with_columns(self, columns: Sequence[str] | None) -> SparkData:
-        return SparkData(self.df, columns=columns if columns is not None else self.columns)
+        if self._df is None:
+            assert self.table is not None
+            return SparkData(self.table, columns=columns if columns is not None else self.columns)
+        new = SparkData(self._df, columns=columns if columns is not None else self.columns)
+        new.table = self.table
+        return new
 
     def frame(self) -> DataFrame:
         """The DataFrame with the selected columns (names quoted: dots and spaces are kept as they are)."""
@@ -141,6 +183,11 @@ class SparkData(DataSource):
         return pa.schema([]) if self.columns == () else to_arrow_schema(self.frame().schema)
 
     def prepare(self, context: ReadingContext) -> SparkData:
+        if self._df is None:  # a table name: read in the context's session
+            assert self.table is not None
+            read = SparkData(read_table(_table_session(context, self.table), self.table), columns=self.columns)
+            read.table = self.table  # named in reports
+            return read.prepare(context)
         if _compat.is_stopped(_compat.session_of(self.df)):
             raise DataSourceError(
                 "the Spark DataFrame passed as data belongs to a SparkSession that has been stopped; "
@@ -169,8 +216,9 @@ class SparkData(DataSource):
         warnings = []
         if n_splits is not None and n_splits < slots:
             warnings.append(f"fewer splits than task slots ({n_splits} < {slots}): consider df.repartition({slots})")
+        kind = "Spark Connect" if _compat.is_connect(df) else "classic"
         return ValidationReport(
-            source=f"Spark DataFrame ({'Spark Connect' if _compat.is_connect(df) else 'classic'})",
+            source=f"Spark table '{self.table}' ({kind})" if self.table else f"Spark DataFrame ({kind})",
             n_splits=n_splits,
             n_rows=None,
             n_bytes=None,
@@ -181,7 +229,48 @@ class SparkData(DataSource):
         )
 
     def __repr__(self) -> str:
-        return f"SparkData(columns={self.columns})"
+        return (
+            f"SparkData({self.table!r}, columns={self.columns})" if self.table else f"SparkData(columns={self.columns})"
+        )
+
+
+#: A table name as Spark's catalog takes it: up to four dot-separated parts (catalog.schema.table, or a
+#: nested namespace), each a plain identifier or a backtick-quoted one.
+_NAME_PART = r"(?:[A-Za-z0-9_$]+|`(?:[^`]|``)+`)"
+TABLE_NAME = re.compile(rf"^{_NAME_PART}(?:\.{_NAME_PART}){{0,3}}$")
+
+
+def check_table_name(name: str) -> str:
+    """``name`` when it has the form of a table name, else InvalidArgumentError."""
+    if not TABLE_NAME.match(name):
+        raise InvalidArgumentError(
+            f"SparkData expects a table name such as 'sales', 'db.sales' or 'main.sales.orders' (backticks around "
+            f"parts with other characters), got {name!r}"
+        )
+    return name
+
+
+def _table_session(context: ReadingContext, name: str) -> SparkSession:
+    """The session a named table is read in: the Spark context's, else the active SparkSession."""
+    session = context.spark_session if context.is_distributed else _compat.active_session()
+    if session is None:
+        raise DataSourceError(
+            f"SparkData({name!r}) names a table of a Spark catalog: use it in a SparkComputeContext (or with an "
+            "active SparkSession, whose table is brought to this process)"
+        )
+    return session
+
+
+def read_table(session: SparkSession, name: str) -> DataFrame:
+    """``spark.table(name)``; DataNotFoundError naming the table when the catalog has none such."""
+    try:
+        df = session.table(name)
+        df.schema  # noqa: B018 - Spark Connect resolves the name only when asked: a missing table fails here
+        return df
+    except Exception as err:  # AnalysisException (classic or Connect): TABLE_OR_VIEW_NOT_FOUND, a bad name...
+        raise DataNotFoundError(
+            f"cannot read the table {name!r} with spark.table() in the session's catalog: {one_line(err)}"
+        ) from err
 
 
 def _same_session(a: Any, b: Any) -> bool:
