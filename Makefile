@@ -1,8 +1,8 @@
 # sparkdist: two commands on a fresh machine with Java 17+
 #   make demo   creates .venv, installs sparkdist with its test tools, runs the demo job
 #   make test   runs the whole test suite (no-JVM contexts, then local[2], local-cluster, Spark Connect,
-#               a real standalone cluster, a real Spark Connect server, notebooks, and a smoke run with the
-#               lowest pyspark of each extra)
+#               a real standalone cluster, a real Spark Connect server, notebooks, a smoke run with the
+#               lowest pyspark of each extra, and the tests on Databricks Runtime 15.4 LTS's libraries)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -13,7 +13,7 @@ export PYSPARK_PYTHON := $(CURDIR)/$(PY)
 PYTEST := $(PY) -m pytest -q -p no:randomly
 
 .PHONY: demo test setup java lint test-none test-local test-cluster test-connect test-standalone test-connect-server \
-	test-notebooks bench soak clean test-floors test-pandas-newest
+	test-notebooks bench soak clean test-floors test-pandas-newest test-runtime
 
 demo: setup
 	$(PY) examples/demo.py
@@ -63,7 +63,7 @@ test-notebooks: setup
 	$(PYTEST) --nbmake notebooks
 
 test: setup lint test-none test-local test-cluster test-connect test-standalone test-connect-server test-notebooks \
-      test-floors
+      test-floors test-runtime
 
 bench: setup
 	$(PY) -m pip install -q -e ".[bench]"
@@ -113,6 +113,56 @@ test-pandas-newest: .venvs/pandas-newest/.installed
 	  --ignore=tests/test_install.py
 	PYSPARK_PYTHON=$(CURDIR)/.venvs/pandas-newest/bin/python .venvs/pandas-newest/bin/python -m pytest -q -p no:randomly \
 	  tests --spark-mode=local --ignore=tests/test_install.py
+
+# sparkdist must install into a runtime without changing it. test-runtime builds a venv afresh with exactly
+# Databricks Runtime 15.4 LTS's Python and libraries, installs the built wheel into it (with its
+# dependencies, as `%pip install sparkdist` would), stops if pip changed any package that was there
+# (pip freeze before and after), adds the test tools under the runtime's pins as constraints, and runs
+# RUNTIME_TESTS from outside the checkout (so the installed wheel is what they import): without a JVM,
+# then on local[2]. Then the same in a venv with the lowest versions pyproject.toml allows (pyarrow 8
+# has no wheel for Python 3.11, hence 3.10), for the Parquet path, which is what needs them.
+# RUNTIME_TESTS are the files about what the libraries' versions change: data sources and the Parquet
+# path (pyarrow), the results' frames and numerics (pandas, numpy), shipping work (cloudpickle), the
+# Spark jobs (pyspark 3.5's mapInArrow, Arrow on the executors). Left out to stay within CI's 5 minutes:
+# the files about jobs, failures, load and deployment (they do not depend on these libraries' versions,
+# and start JVMs or process pools of their own), statsmodels / scikit-learn / moto comparisons (test-only
+# libraries the runtime lacks: skipped with a reason).
+RUNTIME_PYTHON  ?= python3.11
+RUNTIME_PINS    := pyspark==3.5.0 pandas==1.5.3 numpy==1.23.5 pyarrow==14.0.1 cloudpickle==2.2.1
+FLOORS_PYTHON   ?= python3.10
+FLOORS_PINS     := pandas==1.5.0 numpy==1.23.0 pyarrow==8.0.0 cloudpickle==2.2.0 tqdm==4.50.0
+RUNTIME_TESTS   := tests/test_runtime.py tests/test_parquet.py tests/test_sources.py tests/test_columns.py \
+                   tests/test_distribute.py tests/test_exec_by.py tests/test_execute.py tests/test_pema.py \
+                   tests/test_nodes.py tests/test_spark.py
+FLOORS_TESTS    := tests/test_runtime.py tests/test_parquet.py tests/test_sources.py tests/test_columns.py
+RUNTIME_DIST    := .venvs/runtime-dist
+RUNTIME_TOOLS   := pytest chispa psutil
+
+# $(call runtime-venv,DIR,PYTHON,PINS): DIR made afresh with PYTHON and exactly PINS, then the built wheel
+define runtime-venv
+	@$(2) -c "" 2>/dev/null || { echo "make test-runtime needs $(2) (set it: make test-runtime $(if $(findstring 3.10,$(2)),FLOORS_PYTHON,RUNTIME_PYTHON)=/path/to/python)"; exit 1; }
+	rm -rf $(1) && $(2) -m venv --without-pip $(1)
+	$(PY) -m pip --python $(1)/bin/python install -q $(3)
+	printf '%s\n' $(3) > $(1)/pins.txt
+	$(PY) -m pip --python $(1)/bin/python freeze | sort > $(1)/before.txt
+	$(PY) -m pip --python $(1)/bin/python install -q $(RUNTIME_DIST)/sparkdist-*.whl
+	$(PY) -m pip --python $(1)/bin/python freeze | sort > $(1)/after.txt
+	@if [ -n "$$(comm -23 $(1)/before.txt $(1)/after.txt)" ]; then \
+	  echo "installing sparkdist changed the runtime in $(1): was"; comm -23 $(1)/before.txt $(1)/after.txt; \
+	  echo "is now"; comm -13 $(1)/before.txt $(1)/after.txt; exit 1; fi
+	$(PY) -m pip --python $(1)/bin/python install -q -c $(1)/pins.txt $(RUNTIME_TOOLS)
+endef
+# $(call runtime-tests,DIR,LANE,ARGS): pytest in DIR's Python, run from DIR so that the checkout is not imported
+runtime-tests = cd $(1) && SPARKDIST_RUNTIME_LANE=$(2) bin/python -m pytest -q -p no:randomly --rootdir=$(CURDIR) \
+	-c $(CURDIR)/pyproject.toml $(3)
+
+test-runtime: setup
+	rm -rf build $(RUNTIME_DIST) && $(PY) -m pip wheel -q --no-deps -w $(RUNTIME_DIST) . && rm -rf build
+	$(call runtime-venv,.venvs/dbr-15.4,$(RUNTIME_PYTHON),$(RUNTIME_PINS))
+	$(call runtime-tests,.venvs/dbr-15.4,dbr-15.4,$(addprefix $(CURDIR)/,$(RUNTIME_TESTS)))
+	$(call runtime-tests,.venvs/dbr-15.4,dbr-15.4,$(addprefix $(CURDIR)/,$(RUNTIME_TESTS)) --spark-mode=local)
+	$(call runtime-venv,.venvs/floors,$(FLOORS_PYTHON),$(FLOORS_PINS))
+	$(call runtime-tests,.venvs/floors,floors,$(addprefix $(CURDIR)/,$(FLOORS_TESTS)))
 
 clean:
 	rm -rf $(VENV) .venvs .venv-executors .venv-executors.lock build *.egg-info

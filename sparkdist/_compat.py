@@ -1,4 +1,5 @@
-"""The one place that asks "Spark Connect or classic?" and "which pyspark?".
+"""The one place that asks "Spark Connect or classic?" and "which pyspark?" (``_compat_libs`` asks
+"which pandas, numpy, pyarrow?").
 
 Everything here imports pyspark lazily: ``import sparkdist`` must stay fast and start no JVM.
 """

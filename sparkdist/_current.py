@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from sparkdist import _compat
+from sparkdist import _compat, _compat_libs
 from sparkdist.context import ComputeContext, scoped
 from sparkdist.errors import ArgumentTypeError
 from sparkdist.local import LocalComputeContext
@@ -89,6 +89,7 @@ def check_context(value: Any, arg: str) -> ComputeContext:
 
 def resolve_context(compute_context: ComputeContext | None) -> ComputeContext:
     """The context a call should use: its argument, else the current one; checked usable."""
+    _compat_libs.check_libraries()  # a clear error, not an ABI traceback, for a pyarrow or pandas that cannot work here
     ctx = get_compute_context() if compute_context is None else check_context(compute_context, "compute_context")
     ctx.check_usable()
     return ctx

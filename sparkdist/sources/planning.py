@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sparkdist import _compat_libs
 from sparkdist.errors import DataSourceError
 from sparkdist.sources.base import KeyGroup, LocalSplit
 from sparkdist.sources.discovery import Discovery, RowGroup
@@ -63,7 +64,6 @@ class ParquetSplit(LocalSplit):
     def _batches(self) -> Iterator[pa.RecordBatch]:
         """The pieces' rows as batches of the split's schema (selected columns), filtered."""
         import pyarrow as pa
-        import pyarrow.dataset as pads
         import pyarrow.parquet as pq
 
         wanted = list(self.columns) if self.columns is not None else list(self.schema.names)
@@ -72,7 +72,7 @@ class ParquetSplit(LocalSplit):
             wanted += [c for c in named if c not in wanted]
         target = pa.schema([self.schema.field(c) for c in wanted])
         for path, ids, pexpr in self.pieces:
-            keys = pads.get_partition_keys(pexpr) if pexpr is not None else {}
+            keys = _compat_libs.partition_keys(pexpr) if pexpr is not None else {}
             try:
                 with self.filesystem.open_input_file(path) as file:
                     parquet = pq.ParquetFile(file, pre_buffer=False, buffer_size=READ_BUFFER)
@@ -85,9 +85,9 @@ class ParquetSplit(LocalSplit):
                     ):
                         batch = _conform(batch, target, keys)
                         if self.filter is not None:
-                            batch = batch.filter(self.filter)
+                            batch = _compat_libs.filter_batch(batch, self.filter)
                             if self.columns is not None and len(self.columns) < len(wanted):
-                                batch = batch.select(list(self.columns))
+                                batch = _compat_libs.select_columns(batch, list(self.columns))
                         yield batch
             except (OSError, pa.ArrowException) as err:
                 raise DataSourceError(f"cannot read Parquet file '{path}': {type(err).__name__}: {err}") from err
@@ -175,11 +175,9 @@ def hive_groups(
 ) -> list[KeyGroup]:
     """exec_by groups straight from hive folders: the files whose partition values of ``keys`` agree
     form one group (a folder missing a key's value, ``__HIVE_DEFAULT_PARTITION__``, has null there)."""
-    import pyarrow.dataset as pads
-
     files: dict[tuple[Any, ...], list[int]] = {}
     for index, f in enumerate(disc.files):
-        values = pads.get_partition_keys(f.partition_expression)
+        values = _compat_libs.partition_keys(f.partition_expression)
         files.setdefault(tuple(values.get(k) for k in keys), []).append(index)
     by_file: dict[int, list[RowGroup]] = {}
     for rg in disc.row_groups:

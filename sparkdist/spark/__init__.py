@@ -105,7 +105,6 @@ class SparkComputeContext(ComputeContext):
         max_result_size: int | str | None = DEFAULT_MAX_RESULT_SIZE,
     ) -> None:
         super().__init__(wait=wait, max_result_size=max_result_size)
-        require_pyspark(classic=session is None and remote is None, connect=remote is not None)
         self._task_slots = check_positive_int(
             task_slots, "task_slots", hint=" (how many tasks the cluster runs at once) or None to detect it"
         )
@@ -131,6 +130,7 @@ class SparkComputeContext(ComputeContext):
                 f"spark_config must be a mapping of setting names to values, got {type(spark_config).__name__}"
             )
         self._ship_package = check_optional_bool(ship_package, "ship_package")
+        require_pyspark(classic=session is None and remote is None, connect=remote is not None)
         self._session = session
         self._recipe = Recipe(
             master,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sparkdist import _compat
-from sparkdist.errors import ComputeContextError
+from sparkdist.errors import DependencyError, ServerUnreachableError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -116,13 +116,13 @@ def ship(session: SparkSession) -> None:
 
 
 def check_reachable(url: str, timeout: float = 10.0) -> None:
-    """Raise ComputeContextError, naming ``url``, when nothing accepts connections at a Spark Connect
-    URL (``sc://host:port/;params``); pyspark itself would retry for minutes before saying so.
+    """Raise ServerUnreachableError (a ConnectionError), naming ``url``, when nothing accepts connections
+    at a Spark Connect URL (``sc://host:port/;params``); pyspark itself would retry for minutes first.
 
     >>> check_reachable("sc://127.0.0.1:1")
     Traceback (most recent call last):
     ...
-    sparkdist.errors.ComputeContextError: cannot reach the Spark Connect server at sc://127.0.0.1:1 (127.0.0.1:1): ConnectionRefusedError: [Errno 111] Connection refused. Check that the server runs and the host and port are right (the default port is 15002).
+    sparkdist.errors.ServerUnreachableError: cannot reach the Spark Connect server at sc://127.0.0.1:1 (127.0.0.1:1): ConnectionRefusedError: [Errno 111] Connection refused. Check that the server runs and the host and port are right (the default port is 15002).
     """
     import socket
     from urllib.parse import urlsplit
@@ -132,7 +132,7 @@ def check_reachable(url: str, timeout: float = 10.0) -> None:
     try:
         socket.create_connection((host, port), timeout=timeout).close()
     except OSError as err:
-        raise ComputeContextError(
+        raise ServerUnreachableError(
             f"cannot reach the Spark Connect server at {url} ({host}:{port}): {type(err).__name__}: {err}. "
             "Check that the server runs and the host and port are right (the default port is 15002)."
         ) from err
@@ -176,17 +176,17 @@ def _package_files(folder: Any, prefix: str) -> Iterator[tuple[str, bytes]]:
 
 
 def require_pyspark(*, classic: bool, connect: bool) -> None:
-    """Raise ComputeContextError, saying what to install, when this Python lacks the pyspark that a
-    Spark context needs (classic: the full pyspark; Connect: pyspark with its Connect dependencies)."""
+    """Raise DependencyError (an ImportError), saying what to install, when this Python lacks the pyspark
+    that a Spark context needs (classic: the full pyspark; Connect: pyspark with its Connect dependencies)."""
     import importlib.util
 
     if importlib.util.find_spec("pyspark") is None:
-        raise ComputeContextError(
+        raise DependencyError(
             "SparkComputeContext needs pyspark, which is not installed: pip install 'sparkdist[spark]' "
             "(classic Spark) or 'sparkdist[connect]' (Spark Connect); the Local contexts need neither"
         )
     if connect and importlib.util.find_spec("grpc") is None:
-        raise ComputeContextError(
+        raise DependencyError(
             "Spark Connect needs pyspark's Connect dependencies (grpcio, ...), which are not installed: "
             "pip install 'sparkdist[connect]'"
         )
@@ -196,7 +196,7 @@ def require_pyspark(*, classic: bool, connect: bool) -> None:
         except ImportError:
             return
         if is_remote_only():
-            raise ComputeContextError(
+            raise DependencyError(
                 "this pyspark is the Spark Connect client only (pyspark-client), which cannot run classic "
                 "Spark: pass remote='sc://host:port', or pip install 'sparkdist[spark]' for the full pyspark"
             )
