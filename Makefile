@@ -142,7 +142,7 @@ RUNTIME_TOOLS   := pytest chispa psutil
 define runtime-venv
 	@$(2) -c "" 2>/dev/null || { echo "make test-runtime needs $(2) (set it: make test-runtime $(if $(findstring 3.10,$(2)),FLOORS_PYTHON,RUNTIME_PYTHON)=/path/to/python)"; exit 1; }
 	rm -rf $(1) && $(2) -m venv --without-pip $(1)
-	$(PY) -m pip --python $(1)/bin/python install -q $(3)
+	$(PY) -m pip --python $(1)/bin/python install -q --no-compile $(3)
 	printf '%s\n' $(3) > $(1)/pins.txt
 	$(PY) -m pip --python $(1)/bin/python freeze | sort > $(1)/before.txt
 	$(PY) -m pip --python $(1)/bin/python install -q $(RUNTIME_DIST)/sparkdist-*.whl
@@ -157,7 +157,7 @@ runtime-tests = cd $(1) && SPARKDIST_RUNTIME_LANE=$(2) bin/python -m pytest -q -
 	-c $(CURDIR)/pyproject.toml $(3)
 
 test-runtime: setup
-	rm -rf build $(RUNTIME_DIST) && $(PY) -m pip wheel -q --no-deps -w $(RUNTIME_DIST) . && rm -rf build
+	rm -rf build $(RUNTIME_DIST) && $(PY) -m pip wheel -q --no-deps --no-build-isolation -w $(RUNTIME_DIST) . && rm -rf build
 	$(call runtime-venv,.venvs/dbr-15.4,$(RUNTIME_PYTHON),$(RUNTIME_PINS))
 	$(call runtime-tests,.venvs/dbr-15.4,dbr-15.4,$(addprefix $(CURDIR)/,$(RUNTIME_TESTS)))
 	$(call runtime-tests,.venvs/dbr-15.4,dbr-15.4,$(addprefix $(CURDIR)/,$(RUNTIME_TESTS)) --spark-mode=local)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 import uuid
@@ -27,10 +28,10 @@ from sparkdist.context import (
     SplitWork,
     active_tag,
 )
-from sparkdist.errors import ArgumentTypeError, InvalidArgumentError, SessionStoppedError
+from sparkdist.errors import ArgumentTypeError, ComputeContextError, InvalidArgumentError, SessionStoppedError
 from sparkdist.spark import running
 from sparkdist.spark.failures import first_line
-from sparkdist.spark.session import Recipe, build, package_zip, require_pyspark, ship
+from sparkdist.spark.session import Recipe, build, configured_remote, package_zip, require_pyspark, ship
 from sparkdist.spark.tracking import connect_progress, watch_connect_progress
 
 if TYPE_CHECKING:
@@ -47,13 +48,38 @@ log = logging.getLogger("sparkdist")
 SLOTS_PROBE_TTL = 60.0
 
 
+def _selected(
+    session: SparkSession | None, master: str | None, remote: str | None, building: list[str]
+) -> tuple[SparkSession | None, str | None]:
+    """(session, remote) as PySpark users select them when the arguments do not: the session already
+    active (a notebook's ``spark``, a ``DatabricksSession``), else ``SPARK_REMOTE`` or ``spark.remote``
+    in spark-defaults.conf for Spark Connect; an explicit ``master`` keeps classic Spark."""
+    if session is not None or remote is not None:
+        return session, remote
+    if master is not None:
+        if os.environ.get("SPARK_REMOTE"):
+            raise ComputeContextError(
+                f"master={master!r} asks for classic Spark, but SPARK_REMOTE={os.environ['SPARK_REMOTE']!r} makes "
+                "pyspark build Spark Connect sessions: unset SPARK_REMOTE, or pass remote= instead of master="
+            )
+        return None, None
+    active = None if building else _compat.active_session()
+    return (active, None) if active is not None else (None, configured_remote())
+
+
 class SparkComputeContext(ComputeContext):
     """Run work on the executors of a Spark session (RevoScaleR's ``RxSpark``).
 
     Wraps an existing SparkSession (classic or Spark Connect), or builds one on first use:
     ``remote="sc://host:port"`` or ``remote="local[2]"`` gives Spark Connect; otherwise classic
-    Spark with ``master`` (default ``local[*]``). For local masters it points ``PYSPARK_PYTHON``
-    at the running interpreter (unless already set) and binds Spark to 127.0.0.1.
+    Spark with ``master``. For local masters it points ``PYSPARK_PYTHON`` at the running
+    interpreter (unless already set) and binds Spark to 127.0.0.1.
+
+    Without ``session``, ``master`` or ``remote`` it selects what PySpark would: the session already
+    active in the process (a notebook's ``spark``, a databricks-connect ``DatabricksSession``), else
+    the Spark Connect server of ``SPARK_REMOTE`` or of ``spark.remote`` in spark-defaults.conf
+    (``$SPARK_CONF_DIR``, else ``$SPARK_HOME/conf``), else classic Spark with the master Spark is
+    configured with (``spark-submit --master``, ``spark.master``), ``local[*]`` by default.
 
     Parameters
     ----------
@@ -130,6 +156,7 @@ class SparkComputeContext(ComputeContext):
                 f"spark_config must be a mapping of setting names to values, got {type(spark_config).__name__}"
             )
         self._ship_package = check_optional_bool(ship_package, "ship_package")
+        session, remote = _selected(session, master, remote, building)
         require_pyspark(classic=session is None and remote is None, connect=remote is not None)
         self._session = session
         self._recipe = Recipe(
