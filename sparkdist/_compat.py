@@ -80,7 +80,8 @@ def active_session() -> SparkSession | None:
 
         # active in this thread, else the process's default one (what other threads see of it)
         default = getattr(ConnectSession, "_get_default_session", lambda: None)
-        for s in (ConnectSession.getActiveSession(), default()):
+        found: list[Any] = [ConnectSession.getActiveSession(), default()]
+        for s in found:
             if s is not None and not is_stopped(s):
                 return cast("SparkSession", s)
     try:

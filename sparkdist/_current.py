@@ -38,10 +38,11 @@ def _default_context() -> ComputeContext:
         if remote is None:
             return _DEFAULT_LOCAL
         with _lock:
-            ctx = _remote_contexts.get(remote)
-            if ctx is None or (ctx.wrapped_session is not None and _compat.is_stopped(ctx.wrapped_session)):
-                ctx = _remote_contexts[remote] = SparkComputeContext(remote=remote)
-            return ctx
+            remote_ctx = _remote_contexts.get(remote)
+            built = remote_ctx.wrapped_session if remote_ctx is not None else None
+            if remote_ctx is None or (built is not None and _compat.is_stopped(built)):
+                remote_ctx = _remote_contexts[remote] = SparkComputeContext(remote=remote)
+            return remote_ctx
     with _lock:
         for known in _remote_contexts.values():  # the session a SPARK_REMOTE context built: that context
             if known.wrapped_session is session:
