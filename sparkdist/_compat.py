@@ -16,6 +16,18 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 
+def cloudpickle() -> Any:
+    """The cloudpickle that sparkdist pickles with: the copy bundled with pyspark where pyspark is
+    present (the same on every executor), else the cloudpickle package (the Local contexts)."""
+    try:
+        from pyspark import cloudpickle as bundled
+    except ImportError:
+        import cloudpickle as installed
+
+        return installed
+    return bundled
+
+
 def _pyspark_class(obj: Any, name: str, package: str = "pyspark.sql") -> bool:
     """Whether ``obj``'s class is, or derives from, pyspark's class ``name`` in ``package`` (so that a
     subclass -- databricks-connect's, or a user's own -- counts as what it extends)."""

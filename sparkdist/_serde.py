@@ -17,6 +17,7 @@ import types
 from collections.abc import Iterator
 from typing import Any
 
+from sparkdist import _compat
 from sparkdist.errors import NotPicklableError
 
 #: Results are cut into parts of this many bytes so that no single Arrow cell or Spark Connect
@@ -24,19 +25,11 @@ from sparkdist.errors import NotPicklableError
 PART_BYTES = 4 * 1024 * 1024
 
 
-def _cloudpickle() -> Any:
-    try:
-        from pyspark import cloudpickle  # the copy bundled with pyspark: same on every executor
-    except ImportError:  # no pyspark here (Local contexts only): the cloudpickle package
-        import cloudpickle  # type: ignore[no-redef]
-    return cloudpickle
-
-
 def dumps(obj: Any) -> bytes:
     """Pickle with cloudpickle, for sending work from the driver. Code from ``__main__``, notebooks
     and the user's own modules (those not installed with the interpreter, which executors may not
     be able to import) goes by value."""
-    cp = _cloudpickle()
+    cp = _compat.cloudpickle()
     registered = cp.list_registry_pickle_by_value()  # the user's own registrations stay as they are
     own = [m for m in _user_modules() if m.__name__ not in registered]
     if not own:
@@ -61,7 +54,7 @@ def dumps_result(obj: Any) -> bytes:
     by itself (their module cannot be imported here). Worker environments load libraries from
     places the driver's rules for "user code" would misread (pyspark from ``$SPARK_HOME``'s zips).
     """
-    return bytes(_cloudpickle().dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+    return bytes(_compat.cloudpickle().dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 _module_is_user: dict[str, bool] = {}
@@ -234,6 +227,5 @@ def join_parts(parts: Iterator[bytes] | list[bytes]) -> bytes:
 
 
 def cloudpickle_module() -> Any:
-    """The cloudpickle that sparkdist pickles with: pyspark's bundled copy where pyspark is present,
-    else the cloudpickle package."""
-    return _cloudpickle()
+    """The cloudpickle that sparkdist pickles with (see :func:`sparkdist._compat.cloudpickle`)."""
+    return _compat.cloudpickle()

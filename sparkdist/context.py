@@ -225,6 +225,12 @@ class ComputeContext(abc.ABC):
         are then formed on the driver, or from a hive layout, and run as calls)."""
         return None
 
+    def persisted(self, frame: DataFrame, *, original: DataFrame) -> contextlib.AbstractContextManager[DataFrame]:
+        """``frame`` (columns selected from the user's DataFrame ``original``) kept where the workers
+        read it while the block runs, so that several passes over it run its lineage once (Spark:
+        persisted, and released when the block ends, also on error). This default keeps nothing."""
+        return contextlib.nullcontext(frame)
+
     def check_usable(self) -> None:  # noqa: B027 - a hook with a do-nothing default
         """Raise a ComputeContextError when the context cannot run work (e.g. a stopped session)."""
 

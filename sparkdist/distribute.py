@@ -7,6 +7,7 @@ from typing import Any, Literal, overload
 
 from sparkdist import _serde, _worker, jobs
 from sparkdist._checks import check_bool, check_callable, name_of
+from sparkdist._console import check_progress
 from sparkdist._current import get_compute_context, resolve_context
 from sparkdist._protocol import Outcome, Status, job_error
 from sparkdist.context import ComputeContext, SplitWork
@@ -142,7 +143,7 @@ def distribute_job(
     check_bool(chunked, "chunked")
     ctx = resolve_context(compute_context)
     waiting = jobs.check_wait(wait, ctx)
-    show = jobs.check_progress(progress)
+    show = check_progress(progress)
     source = as_data_source(data).prepare(ctx)  # how ctx reads it: bad paths fail here, on the driver
     if columns is not None:
         source = source.with_columns(columns)

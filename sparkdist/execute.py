@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from sparkdist import _serde, _worker, jobs
 from sparkdist._checks import check_bool, check_callable, check_positive_int, check_seed, name_of
+from sparkdist._console import check_progress
 from sparkdist._current import resolve_context
 from sparkdist._protocol import CallRecord, Status, task_error
 from sparkdist.context import CallWork, ComputeContext
@@ -151,7 +152,7 @@ def exec_job(
     check_bool(console_output, "console_output")
     ctx = resolve_context(compute_context)
     waiting = jobs.check_wait(wait, ctx)
-    show = jobs.check_progress(progress)
+    show = check_progress(progress)
     if once and elems is not None and len(elems) != 1:
         raise InvalidArgumentError(
             "once_per_executor=True runs one call per executor: give at most one elem_args entry"

@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from sparkdist import _serde, _worker, jobs
 from sparkdist._checks import check_bool, check_callable, check_columns, check_seed, name_of
+from sparkdist._console import check_progress
 from sparkdist._current import resolve_context
+from sparkdist._grouping import Chooser, group_in_driver, order
 from sparkdist._protocol import GroupRecord, Status, task_error
 from sparkdist.context import CallWork, ComputeContext, GroupWork
 from sparkdist.errors import ArgumentTypeError, InvalidArgumentError, JobError
 from sparkdist.jobs import Job
-from sparkdist.sources import DataSource, FrameSplit, KeyGroup, as_data_source
+from sparkdist.sources import DataSource, as_data_source
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -179,7 +181,7 @@ def exec_by(
     seed = check_seed(rng_seed)
     ctx = resolve_context(compute_context)
     waiting = jobs.check_wait(wait, ctx)
-    show = jobs.check_progress(progress)
+    show = check_progress(progress)
     source = as_data_source(data).prepare(ctx)
     check_columns(key_names, source.column_names(), "keys")
     if columns is not None:
@@ -198,7 +200,7 @@ def exec_by(
         result_limit=ctx.max_result_size,
     )
     task_bytes = _pickle_task(task) if ctx.ships_work else b""
-    choose = None if filter is None else _Chooser(filter, key_names)
+    choose = None if filter is None else Chooser(filter, key_names)
 
     def run() -> GroupResults:
         records = _run(ctx, task, task_bytes, source, choose)
@@ -269,7 +271,7 @@ def _run(
     task: _worker.GroupTask,
     task_bytes: bytes,
     source: DataSource,
-    choose: _Chooser | None,
+    choose: Chooser | None,
 ) -> list[GroupRecord]:
     """Groups from the data's layout (hive folders) run as calls; else the context forms them where
     the data is (Spark: one shuffle); else the driver groups the rows and they run as calls."""
@@ -279,7 +281,7 @@ def _run(
         records = ctx.run_groups(GroupWork(task, task_bytes, source, choose))
         if records is not None:
             return records
-        planned, in_memory = _group_in_driver(source, task.keys), True
+        planned, in_memory = group_in_driver(source, task.keys), True
     if choose is not None:
         chosen = choose([g.keys for g in planned], [g.rows for g in planned])
         planned = [g for g in planned if _worker.same_keys(g.keys) in chosen]
@@ -302,76 +304,8 @@ def _run(
     return [GroupRecord(planned[r.call].keys, r.status, r.value, r.output, r.where) for r in ctx.run_calls(work)]
 
 
-def _group_in_driver(source: DataSource, keys: tuple[str, ...]) -> list[KeyGroup]:
-    """The source's rows read into the driver and grouped there (the local contexts; data that only
-    the driver can read)."""
-    import numpy as np
-    import pandas as pd
-    import pyarrow as pa
-
-    frames = [chunk for split in source.plan(1) for chunk in split.chunks()]
-    if not frames or not sum(len(f) for f in frames):
-        return []
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
-    ids = frame.groupby(list(keys), dropna=False, sort=False).ngroup().to_numpy()
-    order = np.argsort(ids, kind="stable")
-    bounds = np.flatnonzero(np.diff(ids[order])) + 1
-    members = np.split(order, bounds)
-    firsts = [int(m[0]) for m in members]
-    # key values typed as the source's schema says (pandas turns an int column with nulls into floats)
-    schema = pa.schema([source.arrow_schema().field(k) for k in keys])
-    key_rows = pa.Table.from_pandas(frame.iloc[firsts][list(keys)], schema=schema, preserve_index=False).to_pylist()
-    return [
-        KeyGroup(tuple(row[k] for k in keys), FrameSplit(frame.take(m)), len(m))
-        for row, m in zip(key_rows, members, strict=True)
-    ]
-
-
-class _Chooser:
-    """exec_by's ``filter`` on the keys frame: the groups it keeps, as :func:`sparkdist._worker.same_keys`."""
-
-    def __init__(self, filter_: Callable[[pd.DataFrame], pd.DataFrame], keys: tuple[str, ...]) -> None:
-        self.filter, self.keys = filter_, keys
-
-    def __call__(self, groups: list[tuple[Any, ...]], rows: list[int]) -> frozenset[tuple[Any, ...]]:
-        import pandas as pd
-
-        order = sorted(range(len(groups)), key=lambda i: _order(groups[i]))
-        frame = pd.DataFrame([groups[i] for i in order], columns=list(self.keys))
-        frame["rows"] = pd.Series([rows[i] for i in order], dtype="int64")
-        out = self.filter(frame.copy())
-        name = name_of(self.filter)
-        if not isinstance(out, pd.DataFrame):
-            raise ArgumentTypeError(
-                f"filter {name!r} must return a pandas DataFrame (the rows of the keys frame to keep), "
-                f"got {type(out).__name__}"
-            )
-        missing = [k for k in self.keys if k not in out.columns]
-        if missing:
-            raise InvalidArgumentError(f"filter {name!r} returned a frame without the key columns {missing}")
-        known = {_match(g): g for g in groups}
-        chosen = [_match(k) for k in out[list(self.keys)].itertuples(index=False, name=None)]
-        unknown = [k for k in chosen if k not in known]
-        if unknown:
-            raise InvalidArgumentError(
-                f"filter {name!r} returned keys that are not groups of the data, e.g. {unknown[0]!r}: "
-                "it must return a subset of the rows it was given"
-            )
-        return frozenset(_worker.same_keys(known[k]) for k in chosen)
-
-
-def _match(keys: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Keys as the filter's frame may give them back: a null may come back as NaN or NaT."""
-    return tuple(None if v is None or v != v else v for v in keys)
-
-
-def _order(keys: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Sort key of a group: by its key values, nulls first (as Spark sorts ascending)."""
-    return tuple((0,) if v is None or v != v else (1, v) for v in keys)
-
-
 def _finish(records: list[GroupRecord], task: _worker.GroupTask, continue_on_failure: bool) -> GroupResults:
-    records = sorted(records, key=lambda r: _order(r.keys))
+    records = sorted(records, key=lambda r: order(r.keys))
     out = GroupResults()
     failures = 0
     for r in records:

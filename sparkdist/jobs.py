@@ -19,13 +19,14 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import contextvars
+import functools
 import itertools
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from sparkdist._console import ProgressBar, catch_ctrl_c
 from sparkdist.errors import ArgumentTypeError, SparkDistError
 
 if TYPE_CHECKING:
@@ -288,31 +289,6 @@ def check_wait(wait: Any, context: ComputeContext) -> bool:
     return wait
 
 
-def check_progress(progress: Any) -> bool:
-    if progress is not None and not isinstance(progress, bool):
-        raise ArgumentTypeError(f"progress must be True, False or None, got {progress!r}")
-    if progress is None:
-        return _interactive()
-    return progress
-
-
-#: IPython shells of notebooks: Jupyter, Databricks, Google Colab.
-_NOTEBOOK_SHELLS = ("ZMQInteractiveShell", "DatabricksShell", "Shell")
-
-
-def _interactive() -> bool:
-    """A terminal, or a notebook's kernel (a module merely imported, e.g. ipykernel, does not count)."""
-    if sys.stderr.isatty():
-        return True
-    ipython = sys.modules.get("IPython")
-    try:
-        shell = ipython.get_ipython() if ipython is not None else None
-    except Exception:  # noqa: BLE001 - an IPython in any state: not a notebook then
-        shell = None
-    name = type(shell).__name__
-    return name in _NOTEBOOK_SHELLS and (name != "Shell" or type(shell).__module__.startswith("google.colab"))
-
-
 def run(
     description: str,
     context: ComputeContext,
@@ -331,9 +307,9 @@ def run(
         return job
     job.set_running_or_notify_cancel()
     token = _current_job.set(job)
-    bar = _ProgressBar(job, unit) if progress else None
+    bar = ProgressBar(job, unit) if progress else None
     interrupted = threading.Event()
-    restore = _catch_ctrl_c(job, context, interrupted) if context.is_distributed else None
+    restore = catch_ctrl_c(functools.partial(_interrupt, job), interrupted) if context.is_distributed else None
     try:
         with context.job_scope(job.id, description):
             result = fn()
@@ -360,67 +336,7 @@ def run(
     return result
 
 
-def _catch_ctrl_c(job: Job, context: ComputeContext, interrupted: threading.Event) -> Callable[[], None] | None:
-    """While a waiting call runs Spark work in the main thread, Ctrl-C (or Jupyter's stop button)
-    cancels the job's Spark work from another thread instead of raising inside the blocked Spark
-    call: the call then ends with Spark's cancellation, turned into KeyboardInterrupt. A second
-    Ctrl-C interrupts at once."""
-    import signal
-
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    previous = signal.getsignal(signal.SIGINT)
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        if interrupted.is_set():
-            raise KeyboardInterrupt
-        interrupted.set()
-        job._cancel_requested = True
-        _keep_cancelling(job)
-
-    try:
-        signal.signal(signal.SIGINT, on_sigint)
-    except ValueError:  # not the main interpreter thread after all
-        return None
-
-    def restore() -> None:
-        signal.signal(signal.SIGINT, previous)
-
-    return restore
-
-
-class _ProgressBar:
-    """A tqdm bar (terminal or notebook) fed by polling the job's progress from a thread. It appears
-    once there is something to count (not while a JVM starts) and counts splits or calls."""
-
-    def __init__(self, job: Job, unit: str = "split") -> None:
-        self.job, self.unit = job, unit
-        self.bar: Any = None
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._poll, name=f"{job.id}-progress", daemon=True)
-        self.thread.start()
-
-    def _poll(self) -> None:
-        while not self.stop.wait(0.25):
-            with contextlib.suppress(Exception):
-                self._draw(*self.job.progress)
-
-    def _draw(self, done: int, total: int) -> None:
-        if not total:
-            return
-        if self.bar is None:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, desc=self.job.description[:40], unit=self.unit, leave=False)
-        if total != self.bar.total:
-            self.bar.total = total
-        self.bar.n = done
-        self.bar.refresh()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(timeout=1)
-        if self.bar is not None:
-            with contextlib.suppress(Exception):
-                self._draw(*self.job.progress)
-            self.bar.close()
+def _interrupt(job: Job) -> None:
+    """Ctrl-C during a waiting call: the job is canceled (its Spark work interrupted from another thread)."""
+    job._cancel_requested = True
+    _keep_cancelling(job)

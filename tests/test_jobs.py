@@ -302,7 +302,7 @@ def test_notebook_shells_count_as_interactive(monkeypatch):
     import sys
     import types
 
-    from sparkdist import jobs
+    from sparkdist import _console
 
     for module, name in (("ipykernel.zmqshell", "ZMQInteractiveShell"), ("dbruntime", "DatabricksShell"),
                          ("google.colab._shell", "Shell"), ("IPython.terminal", "Shell")):  # fmt: skip
@@ -311,4 +311,4 @@ def test_notebook_shells_count_as_interactive(monkeypatch):
         fake.get_ipython = lambda shell=shell: shell  # type: ignore[attr-defined]
         monkeypatch.setitem(sys.modules, "IPython", fake)
         monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
-        assert jobs._interactive() is (module != "IPython.terminal"), module
+        assert _console.interactive() is (module != "IPython.terminal"), module

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 import sparkdist as sd
-from sparkdist import _reduce, _serde, _worker
+from sparkdist import _serde, _worker
 from sparkdist.context import SplitWork
+from sparkdist.spark import reduce as spark_reduce
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,7 +26,7 @@ def add(a, b):
 
 def test_driver_receives_about_sqrt_n_partials(spark, spark_ctx, monkeypatch):
     # up to DRIVER_FOLD_MAX splits the driver folds them itself (one stage); past it, a tree
-    monkeypatch.setattr(_reduce, "DRIVER_FOLD_MAX", 10)
+    monkeypatch.setattr(spark_reduce, "DRIVER_FOLD_MAX", 10)
     df = spark.range(0, 10_000, 1, numPartitions=50)
     src = sd.SparkData(df)
     task = _worker.SplitTask(func=lambda s: int(s["id"].sum()), args=(), kwargs={}, chunked=False)
@@ -46,8 +47,8 @@ def test_tree_reduce_without_knowing_the_split_count(spark, spark_ctx, monkeypat
     # after a shuffle (and always under Connect) the split count is unknown until the job runs:
     # fixed-size groups of consecutive splits (64; 4 here to keep the test small), still folded in
     # split order, in the same job
-    monkeypatch.setattr(_reduce, "UNKNOWN_N_GROUP", 4)
-    monkeypatch.setattr(_reduce, "FOLD_STREAMS_ON_DRIVER", False)  # under Connect: the tree, not the driver
+    monkeypatch.setattr(spark_reduce, "UNKNOWN_N_GROUP", 4)
+    monkeypatch.setattr(spark_reduce, "FOLD_STREAMS_ON_DRIVER", False)  # under Connect: the tree, not the driver
     df = spark.range(0, 3000, 1, numPartitions=2).repartition(10)
     task = _worker.SplitTask(func=split_sums, args=(), kwargs={}, chunked=False)
     outcomes = spark_ctx.run_splits(

@@ -1,37 +1,34 @@
-"""Code that runs on executors and pool workers, and nothing else.
+"""Code that runs on executors and pool workers, and nothing else; none of it knows which engine
+runs it.
 
 Small module-level functions only. They import heavy modules inside, and never capture a
 SparkSession, a compute context or ``self``: what they need arrives as pickled bytes made on the
-driver. ``common`` holds the shared records and result rows, ``splits`` distribute_job's side,
-``calls`` exec_job's, ``groups`` exec_by's, ``probes`` the questions sparkdist asks executors.
+driver. ``common`` holds the shared records, result rows and where a task runs (:class:`Place`, set
+by an engine's entry points: ``sparkdist.spark.tasks``), ``splits`` distribute_job's side,
+``calls`` exec_job's, ``streams`` a call's seeded random streams and captured output, ``stopping``
+the end of a job at its first failure, ``groups`` exec_by's, ``probes`` the questions sparkdist
+asks executors.
 """
 
 from __future__ import annotations
 
-from sparkdist._worker.calls import (
-    CallBatch,
-    StopJob,
-    StopPolicy,
-    current_task_rng,
-    parse_stop,
-    rdd_exec_tasks,
-    run_calls,
-    run_local_calls,
-    spark_exec_tasks,
-)
-from sparkdist._worker.common import SplitReader, SplitTask
-from sparkdist._worker.groups import GroupCall, GroupTask, same_keys, spark_group_frames
+from sparkdist._worker.calls import CallBatch, call_batches, call_rows, run_calls, run_local_calls
+from sparkdist._worker.common import Place, SplitReader, SplitTask, at
+from sparkdist._worker.groups import GroupCall, GroupTask, group_frames, same_keys
 from sparkdist._worker.probes import LIBRARIES, PROBE_SCHEMA, environment, local_probe, probe_files, probe_slots
 from sparkdist._worker.splits import (
     fold,
-    rdd_map_splits,
+    frame_split,
+    planned_groups,
+    planned_splits,
+    reduce_groups,
     run_local_payload,
     run_split,
-    spark_map_fold_groups,
-    spark_map_frame,
-    spark_map_splits,
-    spark_reduce_groups,
+    split_rows,
+    split_tasks,
 )
+from sparkdist._worker.stopping import StopJob, StopPolicy, parse_stop
+from sparkdist._worker.streams import current_task_rng
 
 __all__ = [
     "LIBRARIES",
@@ -39,28 +36,31 @@ __all__ = [
     "CallBatch",
     "GroupCall",
     "GroupTask",
+    "Place",
     "SplitReader",
     "SplitTask",
     "StopJob",
     "StopPolicy",
+    "at",
+    "call_batches",
+    "call_rows",
     "current_task_rng",
     "environment",
     "fold",
+    "frame_split",
+    "group_frames",
     "local_probe",
     "parse_stop",
+    "planned_groups",
+    "planned_splits",
     "probe_files",
     "probe_slots",
-    "rdd_exec_tasks",
-    "rdd_map_splits",
+    "reduce_groups",
     "run_calls",
     "run_local_calls",
     "run_local_payload",
     "run_split",
     "same_keys",
-    "spark_exec_tasks",
-    "spark_group_frames",
-    "spark_map_fold_groups",
-    "spark_map_frame",
-    "spark_map_splits",
-    "spark_reduce_groups",
+    "split_rows",
+    "split_tasks",
 ]

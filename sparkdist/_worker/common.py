@@ -1,5 +1,8 @@
 """Pieces every worker-side function shares: the task record, error records, result rows, and what
-this worker knows about the executor it serves."""
+this worker knows about the executor it serves.
+
+Nothing here knows which engine runs it: an engine's entry points (``sparkdist.spark.tasks``) say
+where a task runs with :func:`at`, and the functions below read it from :func:`place`."""
 
 from __future__ import annotations
 
@@ -19,6 +22,41 @@ from sparkdist._protocol import ErrorInfo, Outcome, Status, result_arrow_schema
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where worker-side code runs, as the engine that runs it tells (Spark: its TaskContext and
+    SparkFiles). The default: no engine's task (the driver's own process, a pool's worker process)."""
+
+    partition: int = 0  # the task's partition, which is the split of a DataFrame mapped as it is
+    stage: int | None = None  # None: not inside an engine's task
+    attempt: int = 0  # 0 for a task's first attempt
+    shared_dir: str | None = None  # a folder that the executor's tasks share (Spark: SparkFiles' root)
+    task_cpus: int = 1
+
+    @property
+    def in_task(self) -> bool:
+        return self.stage is not None
+
+
+_place = Place()
+
+
+def place() -> Place:
+    """Where the code running now runs (see :class:`Place`)."""
+    return _place
+
+
+@contextlib.contextmanager
+def at(where: Place) -> Iterator[None]:
+    """The block runs in the task ``where`` describes (a worker process runs one task at a time)."""
+    global _place
+    before, _place = _place, where
+    try:
+        yield
+    finally:
+        _place = before
 
 
 class SplitReader(Protocol):
@@ -131,15 +169,10 @@ def running_note(folder: str | None, what: str) -> Iterator[None]:
 
 
 def host() -> str:
-    """This machine, process and (on Spark) stage and partition, for error messages."""
-    try:
-        from pyspark import TaskContext
-
-        tc = TaskContext.get()
-        if tc is not None:
-            return f"{socket.gethostname()} (pid {os.getpid()}, stage {tc.stageId()}, partition {tc.partitionId()})"
-    except Exception:  # pragma: no cover - pyspark always present, TaskContext optional
-        pass
+    """This machine, process and (in an engine's task) stage and partition, for error messages."""
+    here = place()
+    if here.in_task:
+        return f"{socket.gethostname()} (pid {os.getpid()}, stage {here.stage}, partition {here.partition})"
     return f"{socket.gethostname()} (pid {os.getpid()})"
 
 
@@ -178,14 +211,6 @@ def emit_outcome(outcome: Outcome, limit: int | None, where: str) -> Iterator[pa
     return emit(*outcome, limit, where)
 
 
-def partition_id() -> int:
-    """The Spark partition this task runs (0 outside Spark)."""
-    from pyspark import TaskContext
-
-    tc = TaskContext.get()
-    return tc.partitionId() if tc is not None else 0
-
-
 def executor_id() -> str:
     """This worker's executor, as "host/executor": Spark's executor id where it can be found."""
     return f"{socket.gethostname()}/{executor_facts()[0]}"
@@ -215,14 +240,8 @@ def executor_facts() -> tuple[str, int | None]:
             if m:
                 eid = m.group(1)
                 break
-    if not eid:
-        try:
-            from pyspark import TaskContext
-
-            if TaskContext.get() is None:
-                eid = "driver"
-        except ImportError:
-            eid = "driver"
+    if not eid and not place().in_task:
+        eid = "driver"
     if not eid:
         local_dirs = os.environ.get("SPARK_LOCAL_DIRS", "")
         m = re.search(r"blockmgr-([0-9a-f]{8})", local_dirs)
@@ -262,13 +281,9 @@ def jvm_cmdline() -> tuple[str, ...]:
 
 
 def files_root() -> str | None:
-    """The folder Spark gives this executor's tasks for shipped files (None outside Spark)."""
-    try:
-        from pyspark import SparkFiles
-
-        return SparkFiles.getRootDirectory()
-    except Exception:
-        return None
+    """The folder that this executor's tasks share (Spark: its root for shipped files); None outside
+    an engine's task."""
+    return place().shared_dir
 
 
 def emit_many(outcomes: Iterable[tuple[int, Status, bytes]]) -> Iterator[pa.RecordBatch]:

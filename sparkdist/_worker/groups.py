@@ -1,6 +1,6 @@
 """exec_by on a worker: the user's function on one key group, with the group's own seeded streams;
-and, on Spark, the function given to ``mapInArrow`` over rows shuffled by the keys and sorted within
-partitions, which cuts each partition's stream of rows into groups and streams every group to the
+and, over Arrow batches of rows shuffled by the keys and sorted within partitions (Spark's
+``mapInArrow``), the function that cuts each partition's stream of rows into groups and streams every group to the
 function in chunks (a group never has to fit in memory with ``chunked=True``).
 
 A group's outcome travels as ``(keys, value, output, where)``: value is the result or an ErrorInfo.
@@ -17,19 +17,19 @@ from typing import TYPE_CHECKING, Any
 from sparkdist import _compat_libs, _serde
 from sparkdist._checks import name_of
 from sparkdist._protocol import Status
-from sparkdist._worker.calls import captured_output, rng_holder, seeded_globals
 from sparkdist._worker.common import (
     checked_payload,
     emit_many,
     error_info,
     guard_exit,
     host,
-    partition_id,
+    place,
     unpicklable,
     user_failures,
 )
+from sparkdist._worker.streams import captured_output, rng_holder, seeded_globals
 
-__all__ = ["GroupCall", "GroupTask", "key_spawn", "run_group", "same_keys", "spark_group_frames"]
+__all__ = ["GroupCall", "GroupTask", "group_frames", "key_spawn", "run_group", "same_keys"]
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -96,7 +96,7 @@ class GroupCall:
 
 
 # ---------------------------------------------------------------------------------------------
-# Spark: rows shuffled by the keys and sorted within partitions.
+# Rows shuffled by the keys and sorted within partitions.
 
 
 def _runs(
@@ -134,19 +134,19 @@ def same_keys(keys: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(("NaN",) if isinstance(v, float) and v != v else v for v in keys)
 
 
-def spark_group_frames(
+def group_frames(
     task_bytes: bytes,
     selected_bytes: bytes,
     names: tuple[str, ...],
     key_idx: tuple[int, ...],
     batches: Iterator[pa.RecordBatch],
 ) -> Iterator[pa.RecordBatch]:
-    """mapInArrow over rows shuffled by the keys and sorted within partitions (columns renamed by
-    position; ``names`` gives them back): each group, as its rows stream past, is one call. Only the
+    """Over rows shuffled by the keys and sorted within partitions (columns renamed by position;
+    ``names`` gives them back): each group, as its rows stream past, is one call. Only the
     groups in ``selected`` (pickled :func:`same_keys` of each, or None: all) run."""
     task: GroupTask = _serde.loads(task_bytes)
     selected: frozenset[tuple[Any, ...]] | None = _serde.loads(selected_bytes)
-    base = partition_id() << 32
+    base = place().partition << 32
     where = name_of(task.func)
 
     def outcomes() -> Iterator[tuple[int, Status, bytes]]:

@@ -7,7 +7,7 @@ import socket
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from sparkdist._worker.common import executor_facts
+from sparkdist._worker.common import executor_facts, place
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -32,21 +32,19 @@ def probe_files(filesystem: Any, paths: list[str], ids: Iterator[pa.RecordBatch]
 
 
 def probe_slots(pause: float, ids: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """mapInArrow over ``spark.range(n, numPartitions=n)``: one row per task with the executor it ran
-    on, that executor's cores and CPUs per task where known, and when the task started and ended
-    (tasks pause a moment, so that concurrent ones overlap)."""
+    """Over ``range(n)`` in n tasks: one row per task with the executor it ran on, that executor's
+    cores and CPUs per task where known, and when the task started and ended (tasks pause a moment,
+    so that concurrent ones overlap)."""
     import time
 
     import pyarrow as pa
-    from pyspark import TaskContext
 
     for _ in ids:
         pass
     start = time.time()
     time.sleep(pause)
     eid, cores = executor_facts()
-    tc = TaskContext.get()
-    task_cpus = tc.cpus() if tc is not None and hasattr(tc, "cpus") else 1
+    task_cpus = place().task_cpus
     row = {
         "executor": [f"{socket.gethostname()}/{eid}"],
         "cores": [cores or 0],
@@ -110,7 +108,7 @@ def environment() -> dict[str, Any]:
 
 
 def _where() -> tuple[str, int | None]:
-    """(executor id, cores): Spark's for a Spark task ("driver" in local mode, where the driver's JVM
+    """(executor id, cores): the engine's for an engine's task ("driver" in local mode, where the driver's JVM
     runs the tasks), "local" in the driver's own process, "worker-<pid>" in a pool worker (1 core:
     it runs one call at a time)."""
     import multiprocessing
@@ -118,13 +116,7 @@ def _where() -> tuple[str, int | None]:
 
     from sparkdist._worker.common import jvm_cmdline
 
-    try:
-        from pyspark import TaskContext
-
-        in_spark = TaskContext.get() is not None
-    except ImportError:
-        in_spark = False
-    if in_spark:
+    if place().in_task:
         args = jvm_cmdline()
         if args and not any(a.endswith("CoarseGrainedExecutorBackend") for a in args):
             return "driver", None  # local mode: the driver's JVM runs the tasks (cores: its master's)

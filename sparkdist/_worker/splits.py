@@ -1,6 +1,6 @@
 """distribute_job on a worker: the user's function on one split, folds of consecutive outcomes, and
-the functions given to Spark's ``mapInArrow`` (each wrapped in functools.partial with bytes made on
-the driver, so what Spark pickles is a reference to this module plus those bytes)."""
+the same over Arrow batches of task ids, rows or result rows, which an engine's entry points
+(``sparkdist.spark.tasks``) run for its tasks, with bytes made on the driver."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from sparkdist._worker.common import (
     emit_outcome,
     error_info,
     guard_exit,
-    partition_id,
+    place,
     running_note,
     unpicklable,
     user_failures,
@@ -93,18 +93,17 @@ def run_local_payload(payload: bytes, notes: str | None = None) -> bytes:
 
 
 # ---------------------------------------------------------------------------------------------
-# Spark: functions given to mapInArrow. Each is wrapped in functools.partial with bytes made on
-# the driver, so what Spark pickles is a reference to this module plus those bytes.
+# Over Arrow batches: what an engine's tasks run (Spark: mapInArrow, mapPartitions).
 
 
-def spark_map_frame(
+def frame_split(
     task_bytes: bytes, names: tuple[str, ...], batches: Iterator[pa.RecordBatch]
 ) -> Iterator[pa.RecordBatch]:
-    """mapInArrow over a DataFrame whose columns were renamed by position: this partition is one
-    split, and its first ``len(names)`` columns get their own names back (none: a marker column
+    """A partition of a DataFrame whose columns were renamed by position is one split (the task's
+    partition), and its first ``len(names)`` columns get their own names back (none: a marker column
     that carried the rows of an empty selection)."""
     task: SplitTask = _serde.loads(task_bytes)
-    split = partition_id()
+    split = place().partition
     keep = list(range(len(names)))
     chunks = (
         _compat_libs.rename_columns(_compat_libs.select_columns(b, keep), list(names)).to_pandas() for b in batches
@@ -112,8 +111,8 @@ def spark_map_frame(
     yield from emit_outcome(run_split(task, split, chunks), task.result_limit, name_of(task.func))
 
 
-def spark_map_splits(task_bytes: bytes, splits_bytes: bytes, ids: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """mapInArrow over ``spark.range(n)``: each id names a split that this task reads itself."""
+def planned_splits(task_bytes: bytes, splits_bytes: bytes, ids: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Each id (of ``range(n)``) names a planned split that this task reads itself."""
     task: SplitTask = _serde.loads(task_bytes)
     splits = _serde.loads(splits_bytes)
     for batch in ids:
@@ -123,7 +122,7 @@ def spark_map_splits(task_bytes: bytes, splits_bytes: bytes, ids: Iterator[pa.Re
             )
 
 
-def spark_map_fold_groups(
+def planned_groups(
     task_bytes: bytes,
     splits_bytes: bytes,
     reduce_bytes: bytes,
@@ -131,7 +130,7 @@ def spark_map_fold_groups(
     n_splits: int,
     ids: Iterator[pa.RecordBatch],
 ) -> Iterator[pa.RecordBatch]:
-    """mapInArrow over ``spark.range(n_groups)``: group g reads splits [g*size, (g+1)*size) itself
+    """Each id (of ``range(n_groups)``) names a group g that reads splits [g*size, (g+1)*size) itself
     and folds them in order, so the first level of the tree needs no second stage."""
     task: SplitTask = _serde.loads(task_bytes)
     splits = _serde.loads(splits_bytes)
@@ -148,10 +147,10 @@ def spark_map_fold_groups(
             )
 
 
-def spark_map_split_rows(
+def split_rows(
     task_bytes: bytes, reduce_bytes: bytes | None, rows: Iterator[pa.RecordBatch]
 ) -> Iterator[pa.RecordBatch]:
-    """mapInArrow over rows (task, first split, pickled splits), one per task: many planned splits
+    """Over rows (task, first split, pickled splits), one per task: many planned splits
     travel this way rather than inside this function, which every task receives whole. Each row's
     splits are run in order; with ``reduce_bytes`` they are folded into one outcome keyed by the
     first split, else each split's outcome is sent."""
@@ -173,7 +172,7 @@ def spark_map_split_rows(
             )
 
 
-def rdd_map_splits(
+def split_tasks(
     task_bytes: bytes,
     splits_bytes: bytes,
     reduce_bytes: bytes | None,
@@ -181,9 +180,9 @@ def rdd_map_splits(
     n_splits: int,
     tasks: Iterator[int],
 ) -> Iterator[tuple[int, Status, bytes]]:
-    """Classic Spark: mapPartitions over task numbers (the cheapest job Spark has, no SQL planning).
-    Task t runs splits [t*size, (t+1)*size) in order; with ``reduce_bytes`` it folds them into one
-    outcome keyed by its first split, else it sends each split's. Results travel as pickled bytes."""
+    """Over task numbers: task t runs splits [t*size, (t+1)*size) in order; with ``reduce_bytes`` it
+    folds them into one outcome keyed by its first split, else it sends each split's. Results travel
+    as ``(split, status, pickled value)``."""
     task: SplitTask = _serde.loads(task_bytes)
     splits = _serde.loads(splits_bytes)
     reduce = _serde.loads(reduce_bytes) if reduce_bytes is not None else None
@@ -203,7 +202,7 @@ def rdd_map_splits(
                 yield (split, Status.ERROR, _serde.dumps_result(unpicklable(err, where)))
 
 
-def spark_reduce_groups(
+def reduce_groups(
     reduce_bytes: bytes, group_size: int, limit: int | None, batches: Iterator[pa.RecordBatch]
 ) -> Iterator[pa.RecordBatch]:
     """One level of the tree reduce: rows arrive sorted by (split, part); fold each group of

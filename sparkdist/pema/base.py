@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sparkdist import jobs
+from sparkdist._console import check_progress
 from sparkdist._current import resolve_context
 from sparkdist.context import ComputeContext
 from sparkdist.distribute import distribute_job
@@ -217,7 +218,7 @@ def pema_compute(
         raise ArgumentTypeError(f"initialize must be True or False, got {initialize!r}")
     ctx = resolve_context(compute_context)
     waiting = jobs.check_wait(wait, ctx)
-    show = jobs.check_progress(progress)
+    show = check_progress(progress)
 
     full = as_data_source(data).prepare(ctx)  # as ctx reads it: bad paths fail here
     _driver_call(algo, "check_data", _data_info(full))
@@ -281,33 +282,18 @@ def _passes(algo: PemaAlgorithm, source: DataSource, ctx: ComputeContext, initia
 @contextlib.contextmanager
 def _read_once(source: DataSource, ctx: ComputeContext) -> Iterator[DataSource]:
     """The source of an iterative algorithm's passes: a Spark DataFrame's lineage runs once, not once
-    per pass. On Spark its selected columns are persisted before the first pass and released after the
-    last (also on error or cancellation); a DataFrame the user has persisted already is read as it is,
-    and the user's DataFrame keeps its storage level. A context that runs in this process brings the
-    DataFrame over once. Other sources are read again by each pass."""
+    per pass. On Spark the context persists its selected columns before the first pass and releases
+    them after the last (see :meth:`ComputeContext.persisted`); a context that runs in this process
+    brings the DataFrame over once. Other sources are read again by each pass."""
     if not isinstance(source, SparkData):
         yield source
     elif not ctx.is_distributed:
         yield PandasData(source.frame().toPandas())
-    elif not ctx.accepts(source) or _persisted(source.df):
+    elif not ctx.accepts(source):
         yield source  # another session's DataFrame fails in the first pass, with its own message
     else:
-        from pyspark.storagelevel import StorageLevel
-
-        selected = source.frame()
-        if selected is source.df:  # all columns: persist a new DataFrame, never the user's object
-            selected = selected.select("*")
-        frame = selected.persist(StorageLevel.MEMORY_AND_DISK)
-        try:
+        with ctx.persisted(source.frame(), original=source.df) as frame:
             yield SparkData(frame)
-        finally:
-            frame.unpersist(blocking=True)
-
-
-def _persisted(df: Any) -> bool:
-    from pyspark.storagelevel import StorageLevel
-
-    return bool(df.storageLevel != StorageLevel.NONE)
 
 
 def _call_on_driver_merge(algo: PemaAlgorithm, merged: PemaAlgorithm) -> None:

@@ -36,7 +36,7 @@ from sparkdist.spark.tracking import connect_progress, watch_connect_progress
 
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
     from sparkdist._protocol import CallRecord, GroupRecord, Outcome
 
@@ -229,6 +229,22 @@ class SparkComputeContext(ComputeContext):
             self._shipped_to.add(key)
         self._check_cancelled()
         return session
+
+    @contextlib.contextmanager
+    def persisted(self, frame: DataFrame, *, original: DataFrame) -> Iterator[DataFrame]:
+        """``frame`` persisted (memory and disk) while the block runs, then released, also on error or
+        cancellation; a DataFrame the user persisted already is read as it is, and the user's own
+        DataFrame object is never persisted (a new one is, its storage level stays as found)."""
+        from pyspark.storagelevel import StorageLevel
+
+        if original.storageLevel != StorageLevel.NONE:
+            yield frame
+            return
+        kept = (frame.select("*") if frame is original else frame).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            yield kept
+        finally:
+            kept.unpersist(blocking=True)
 
     # -- the cluster ------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from sparkdist._checks import name_of
 from sparkdist._protocol import RESULT_SCHEMA, ROW_MARKER, CallRecord, GroupRecord, Outcome, Status
 from sparkdist.context import CallWork, GroupWork, SplitWork
 from sparkdist.errors import ResultTooLargeError
+from sparkdist.spark import reduce, tasks
 from sparkdist.spark.failures import first_line, is_spark_error, spark_failure
 from sparkdist.spark.tracking import StopWatcher
 
@@ -90,7 +91,7 @@ def run_splits(run: Run, work: SplitWork) -> list[Outcome]:
     try:
         if frame is not None:
             frame, names = _positional(frame)
-            mapped = frame.mapInArrow(functools.partial(_worker.spark_map_frame, work.task_bytes, names), RESULT_SCHEMA)
+            mapped = frame.mapInArrow(functools.partial(tasks.map_frame, work.task_bytes, names), RESULT_SCHEMA)
             n_splits = _compat.known_partitions(frame) if work.reduce_bytes is not None else None
         else:
             splits = work.source.plan(run.slots)
@@ -103,8 +104,8 @@ def run_splits(run: Run, work: SplitWork) -> list[Outcome]:
                 return grouped
             mapped, n_splits = grouped, len(splits)
         if work.reduce_bytes is None:
-            return _reduce.collect_outcomes(mapped, run.limit)
-        return _reduce.tree_reduce(mapped, n_splits, work.reduce_bytes, run.limit, run.slots)
+            return reduce.collect_outcomes(mapped, run.limit)
+        return reduce.tree_reduce(mapped, n_splits, work.reduce_bytes, run.limit, run.slots)
     except ResultTooLargeError:
         run.stop_rest()
         raise
@@ -145,15 +146,13 @@ def _planned(run: Run, work: SplitWork, splits: Sequence[Any], size: int) -> Dat
     run.plan_units(n_splits, size)
     splits_bytes = _serde.dumps(splits) if n_splits <= SPLITS_IN_FUNCTION else None
     if splits_bytes is None or len(splits_bytes) > SPLIT_BYTES_IN_FUNCTION:
-        func = functools.partial(
-            _worker.splits.spark_map_split_rows, work.task_bytes, work.reduce_bytes if folds else None
-        )
+        func = functools.partial(tasks.map_split_rows, work.task_bytes, work.reduce_bytes if folds else None)
         mapped = split_rows(run.session, splits, size).mapInArrow(func, RESULT_SCHEMA)
-        return _reduce.collect_outcomes(mapped, run.limit) if folds else mapped
+        return reduce.collect_outcomes(mapped, run.limit) if folds else mapped
     if not _compat.is_connect(run.session):  # classic: an RDD of task numbers skips SQL planning
         n_tasks = -(-n_splits // size)
         part = functools.partial(
-            _worker.rdd_map_splits, work.task_bytes, splits_bytes, work.reduce_bytes if folds else None, size, n_splits
+            tasks.rdd_map_splits, work.task_bytes, splits_bytes, work.reduce_bytes if folds else None, size, n_splits
         )
         rows = run.session.sparkContext.parallelize(range(n_tasks), n_tasks).mapPartitions(part).collect()
         outcomes = _reduce.assemble(((key, 0, 1, status, payload) for key, status, payload in rows), run.limit, "split")
@@ -165,11 +164,11 @@ def _planned(run: Run, work: SplitWork, splits: Sequence[Any], size: int) -> Dat
         assert work.reduce_bytes is not None
         n_groups = -(-n_splits // size)
         fold = functools.partial(
-            _worker.spark_map_fold_groups, work.task_bytes, splits_bytes, work.reduce_bytes, size, n_splits
+            tasks.map_fold_groups, work.task_bytes, splits_bytes, work.reduce_bytes, size, n_splits
         )
         grouped = run.session.range(0, n_groups, 1, numPartitions=n_groups).mapInArrow(fold, RESULT_SCHEMA)
-        return _reduce.collect_outcomes(grouped, run.limit)
-    func = functools.partial(_worker.spark_map_splits, work.task_bytes, splits_bytes)
+        return reduce.collect_outcomes(grouped, run.limit)
+    func = functools.partial(tasks.map_splits, work.task_bytes, splits_bytes)
     return run.session.range(0, n_splits, 1, numPartitions=n_splits).mapInArrow(func, RESULT_SCHEMA)
 
 
@@ -193,13 +192,13 @@ def calls_job(
     watcher = StopWatcher(session, run.tag) if stop is not None and stop.raise_ else None
     try:
         if connect:
-            func = functools.partial(_worker.spark_exec_tasks, work.batch_bytes, chunk, n_calls, once_tag, stop)
+            func = functools.partial(tasks.exec_tasks, work.batch_bytes, chunk, n_calls, once_tag, stop)
             mapped = session.range(0, n_tasks, 1, numPartitions=n_tasks).mapInArrow(func, RESULT_SCHEMA)
-            outcomes = _reduce.collect_outcomes(mapped, run.limit, "call", until_error=batch.stop_on_failure)
+            outcomes = reduce.collect_outcomes(mapped, run.limit, "call", until_error=batch.stop_on_failure)
             if batch.stop_on_failure and any(o.status == Status.ERROR for o in outcomes):
                 run.stop_rest()  # the first failure ends the job: stop the tasks still running
         else:  # classic: an RDD of task numbers skips SQL planning, the cheapest job Spark has
-            part = functools.partial(_worker.rdd_exec_tasks, work.batch_bytes, chunk, n_calls, once_tag, stop)
+            part = functools.partial(tasks.rdd_exec_tasks, work.batch_bytes, chunk, n_calls, once_tag, stop)
             rows = session.sparkContext.parallelize(range(n_tasks), n_tasks).mapPartitions(part).collect()
             outcomes = _reduce.assemble(
                 ((key, 0, 1, status, payload) for key, status, payload in rows), run.limit, "call"
@@ -235,10 +234,10 @@ def groups_job(run: Run, work: GroupWork, frame: DataFrame) -> list[GroupRecord]
             selected = work.choose([tuple(row[:-1]) for row in counts], [int(row[-1]) for row in counts])
             if not selected:
                 return []
-        func = functools.partial(_worker.spark_group_frames, work.task_bytes, _serde.dumps(selected), names, key_idx)
+        func = functools.partial(tasks.group_frames, work.task_bytes, _serde.dumps(selected), names, key_idx)
         partitions = 2 * run.slots  # more tasks than slots evens out groups of uneven size
         mapped = frame.repartition(partitions, *by).sortWithinPartitions(*by).mapInArrow(func, RESULT_SCHEMA)
-        outcomes = _reduce.collect_outcomes(mapped, run.limit, "group", until_error=task.stop_on_failure)
+        outcomes = reduce.collect_outcomes(mapped, run.limit, "group", until_error=task.stop_on_failure)
     except ResultTooLargeError:
         run.stop_rest()
         raise
@@ -257,7 +256,7 @@ def probe_slots(session: SparkSession) -> tuple[int, int]:
     rows: list[Any] = []
     n_tasks = 64
     for _ in range(3):  # more tasks while every one found a slot of its own (a bigger cluster)
-        probe = functools.partial(_worker.probe_slots, 0.05)
+        probe = functools.partial(tasks.probe_slots, 0.05)
         rows = session.range(0, n_tasks, 1, numPartitions=n_tasks).mapInArrow(probe, _worker.PROBE_SCHEMA).collect()
         slots = slots_from_probe(rows)
         if slots < n_tasks // 2 or n_tasks >= 4096:
@@ -283,7 +282,7 @@ def slots_from_probe(rows: list[Any]) -> int:
 
 def probe_files(session: SparkSession, filesystem: pafs.FileSystem, paths: list[str]) -> tuple[bool, str]:
     """One tiny job: can an executor open these files with pyarrow?"""
-    probe = functools.partial(_worker.probe_files, filesystem, paths)
+    probe = functools.partial(tasks.probe_files, filesystem, paths)
     try:
         row = session.range(0, 1, 1, numPartitions=1).mapInArrow(probe, "ok boolean, reason string").collect()[0]
     except Exception as err:  # noqa: BLE001 - the probe itself failed (e.g. sparkdist missing there): answer no
