@@ -199,6 +199,15 @@ def ship_python_file(session: SparkSession, path: str) -> None:
         session.sparkContext.addPyFile(path)
 
 
+def ship_archive(session: SparkSession, path: str) -> None:
+    """Send an archive to the session's executors, which unpack it into a folder named after it in
+    their files folder (classic: SparkContext.addArchive; Connect: an archive artifact)."""
+    if is_connect(session):
+        session.addArtifacts(path, archive=True)
+    else:
+        session.sparkContext.addArchive(path)
+
+
 def executors_share_filesystem(session: SparkSession) -> bool:
     """True when the executors certainly see this machine's files: a local master (classic, or the
     local server behind ``remote("local[...]")``)."""

@@ -137,3 +137,66 @@ def partition_keys(expression: pc.Expression) -> dict[str, Any]:
 
     get = getattr(pads, "get_partition_keys", None) or pads._get_partition_keys
     return dict(get(expression))
+
+
+# -- requirements (packages=) -------------------------------------------------------------------------
+
+
+def _packaging() -> Any:
+    """The ``packaging`` library, or pip's own copy of it."""
+    try:
+        import packaging.requirements
+        import packaging.utils
+    except ImportError:
+        try:
+            from pip._vendor import packaging  # type: ignore[no-redef]
+        except ImportError as err:
+            from sparkdist.errors import DependencyError
+
+            raise DependencyError("packages= needs the 'packaging' library or pip: pip install packaging") from err
+    return packaging
+
+
+def requirements(value: Any, arg: str) -> tuple[str, ...]:
+    """``packages=``: requirement strings as pip takes them (``"statsmodels>=0.14"``), checked, in a
+    stable order; None or empty gives ().
+
+    >>> requirements(["statsmodels>=0.14", "msgpack"], "packages")
+    ('msgpack', 'statsmodels>=0.14')
+    """
+    from sparkdist.errors import ArgumentTypeError, InvalidArgumentError
+
+    if value is None:
+        return ()
+    if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+        raise ArgumentTypeError(
+            f"{arg} must be a list of requirement strings such as ['statsmodels>=0.14'], got {value!r}"
+        )
+    packaging = _packaging()
+    for text in value:
+        try:
+            packaging.requirements.Requirement(text)
+        except packaging.requirements.InvalidRequirement as err:
+            raise InvalidArgumentError(f"{arg}: {text!r} is not a requirement pip understands: {err}") from err
+    return tuple(sorted(set(value)))
+
+
+def unsatisfied(wanted: tuple[str, ...]) -> list[str]:
+    """The requirements this Python does not satisfy, each with what it has instead ("not installed",
+    "found 1.2.0"); markers that do not apply here are skipped."""
+    from importlib import metadata
+
+    packaging = _packaging()
+    missing = []
+    for text in wanted:
+        req = packaging.requirements.Requirement(text)
+        if req.marker is not None and not req.marker.evaluate():
+            continue
+        try:
+            found = metadata.version(req.name)
+        except metadata.PackageNotFoundError:
+            missing.append(f"{text} (not installed)")
+            continue
+        if req.specifier and not req.specifier.contains(found, prereleases=True):
+            missing.append(f"{text} (found {found})")
+    return missing

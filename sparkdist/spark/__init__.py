@@ -14,10 +14,10 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sparkdist import _compat
+from sparkdist import _compat, _compat_libs, _worker
 from sparkdist._checks import check_optional_bool, check_positive_int, check_str, name_of
 from sparkdist.context import (
     DEFAULT_MAX_RESULT_SIZE,
@@ -28,10 +28,11 @@ from sparkdist.context import (
     SplitWork,
     active_tag,
 )
-from sparkdist.errors import ArgumentTypeError, ComputeContextError, InvalidArgumentError, SessionStoppedError
+from sparkdist.errors import ArgumentTypeError, InvalidArgumentError, SessionStoppedError
 from sparkdist.spark import running
 from sparkdist.spark.failures import first_line
-from sparkdist.spark.session import Recipe, build, configured_remote, package_zip, require_pyspark, ship
+from sparkdist.spark.packages import Shipper
+from sparkdist.spark.session import Recipe, build, package_zip, require_pyspark, select, ship
 from sparkdist.spark.tracking import connect_progress, watch_connect_progress
 
 if TYPE_CHECKING:
@@ -46,25 +47,6 @@ log = logging.getLogger("sparkdist")
 
 #: Seconds after which a Spark Connect server's task slots are probed again (executors come and go).
 SLOTS_PROBE_TTL = 60.0
-
-
-def _selected(
-    session: SparkSession | None, master: str | None, remote: str | None, building: list[str]
-) -> tuple[SparkSession | None, str | None]:
-    """(session, remote) as PySpark users select them when the arguments do not: the session already
-    active (a notebook's ``spark``, a ``DatabricksSession``), else ``SPARK_REMOTE`` or ``spark.remote``
-    in spark-defaults.conf for Spark Connect; an explicit ``master`` keeps classic Spark."""
-    if session is not None or remote is not None:
-        return session, remote
-    if master is not None:
-        if os.environ.get("SPARK_REMOTE"):
-            raise ComputeContextError(
-                f"master={master!r} asks for classic Spark, but SPARK_REMOTE={os.environ['SPARK_REMOTE']!r} makes "
-                "pyspark build Spark Connect sessions: unset SPARK_REMOTE, or pass remote= instead of master="
-            )
-        return None, None
-    active = None if building else _compat.active_session()
-    return (active, None) if active is not None else (None, configured_remote())
 
 
 class SparkComputeContext(ComputeContext):
@@ -101,6 +83,12 @@ class SparkComputeContext(ComputeContext):
     task_slots : int, optional
         How many tasks the cluster runs at once, used to size splits and batches of calls.
         Default: detected from the cluster (see :attr:`task_slots`).
+    packages : list of str, optional
+        Requirements (``"statsmodels>=0.14"``) the executors get for every job: the driver downloads
+        wheels for the executors' Python and platform with pip, and ships those they lack as one archive
+        (once per requirement set and session); packages installed there are not shadowed.
+    requirements : str or path, optional
+        A pip requirements file, shipped the same way.
     wait : bool
         Whether calls block by default (see :class:`ComputeContext`).
     max_result_size : int, str or None
@@ -127,6 +115,8 @@ class SparkComputeContext(ComputeContext):
         spark_config: Mapping[str, Any] | None = None,
         ship_package: bool | None = None,
         task_slots: int | None = None,
+        packages: Sequence[str] | None = None,
+        requirements: str | os.PathLike[str] | None = None,
         wait: bool = True,
         max_result_size: int | str | None = DEFAULT_MAX_RESULT_SIZE,
     ) -> None:
@@ -156,7 +146,14 @@ class SparkComputeContext(ComputeContext):
                 f"spark_config must be a mapping of setting names to values, got {type(spark_config).__name__}"
             )
         self._ship_package = check_optional_bool(ship_package, "ship_package")
-        session, remote = _selected(session, master, remote, building)
+        if requirements is not None and not os.path.isfile(requirements):
+            raise InvalidArgumentError(
+                f"requirements must be a pip requirements file, got {requirements!r} (no such file)"
+            )
+        self._packages = Shipper(
+            _compat_libs.requirements(packages, "packages"), None if requirements is None else os.fspath(requirements)
+        )
+        session, remote = select(session, master, remote, building)
         require_pyspark(classic=session is None and remote is None, connect=remote is not None)
         self._session = session
         self._recipe = Recipe(
@@ -227,8 +224,19 @@ class SparkComputeContext(ComputeContext):
         if key not in self._shipped_to and self._ship_package is not False:
             ship(session)
             self._shipped_to.add(key)
+        self._packages.ensure(session, key, (), self._probe_target)
         self._check_cancelled()
         return session
+
+    def check_packages(self, packages: tuple[str, ...]) -> None:
+        """Nothing to check on the driver: the executors get them (:meth:`ship_packages`)."""
+
+    def ship_packages(self, packages: tuple[str, ...]) -> None:
+        session = self._ready()
+        self._packages.ensure(session, str(getattr(session, "session_id", id(session))), packages, self._probe_target)
+
+    def _probe_target(self) -> list[dict[str, Any]]:
+        return self.run_on_executors(_worker.packages.target)
 
     @contextlib.contextmanager
     def persisted(self, frame: DataFrame, *, original: DataFrame) -> Iterator[DataFrame]:

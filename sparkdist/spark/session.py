@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sparkdist import _compat
-from sparkdist.errors import DependencyError, ServerUnreachableError
+from sparkdist.errors import ComputeContextError, DependencyError, ServerUnreachableError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -32,6 +32,7 @@ __all__ = [
     "configured_remote",
     "package_zip",
     "require_pyspark",
+    "select",
     "ship",
     "spark_defaults",
 ]
@@ -130,6 +131,25 @@ def ship(session: SparkSession) -> None:
     except Exception as err:  # already added (same file, same session) is fine
         if "already" not in str(err).lower() and "exist" not in str(err).lower():
             raise
+
+
+def select(
+    session: SparkSession | None, master: str | None, remote: str | None, building: list[str]
+) -> tuple[SparkSession | None, str | None]:
+    """(session, remote) as PySpark users select them when the arguments do not: the session already
+    active (a notebook's ``spark``, a ``DatabricksSession``), else ``SPARK_REMOTE`` or ``spark.remote``
+    in spark-defaults.conf for Spark Connect; an explicit ``master`` keeps classic Spark."""
+    if session is not None or remote is not None:
+        return session, remote
+    if master is not None:
+        if os.environ.get("SPARK_REMOTE"):
+            raise ComputeContextError(
+                f"master={master!r} asks for classic Spark, but SPARK_REMOTE={os.environ['SPARK_REMOTE']!r} makes "
+                "pyspark build Spark Connect sessions: unset SPARK_REMOTE, or pass remote= instead of master="
+            )
+        return None, None
+    active = None if building else _compat.active_session()
+    return (active, None) if active is not None else (None, configured_remote())
 
 
 def spark_defaults(folder: str | None = None) -> dict[str, str]:
