@@ -133,7 +133,7 @@ def test_no_pip_on_the_driver_is_an_import_error(monkeypatch):
 def test_without_packages_the_executors_name_the_missing_module(spark_ctx):
     """Runs first in its session: no archive has been shipped to it yet."""
     for func, module in ((uses_tabulate, PURE), (uses_msgpack, COMPILED)):
-        with pytest.raises(sd.JobError, match=f"ModuleNotFoundError.*{module}.*executor_info"):
+        with pytest.raises(sd.JobError, match=f"(?s)ModuleNotFoundError.*{module}.*executor_info.*packages="):
             sd.exec_job(func, elem_args=[1], continue_on_failure=False, compute_context=spark_ctx)
 
 
