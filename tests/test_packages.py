@@ -163,3 +163,14 @@ def _frame():
     import pandas as pd
 
     return pd.DataFrame({"k": [1, 1, 2, 2], "x": [1.0, 2.0, 3.0, 4.0]})
+
+
+def test_a_requirements_file_is_resolved_like_packages(tmp_path):
+    listed = tmp_path / "requirements.txt"
+    listed.write_text(f"# what the job needs\n{PURE}\n")
+    archive = packages.archive_for((), str(listed), this_python())
+    import zipfile
+
+    assert archive is not None and "tabulate/__init__.py" in zipfile.ZipFile(archive).namelist()
+    with pytest.raises(sd.InvalidArgumentError, match="requirements must be a pip requirements file"):
+        sd.SparkComputeContext(master="local[1]", requirements=str(tmp_path / "missing.txt"))
