@@ -1,4 +1,5 @@
-"""The one place that asks "Spark Connect or classic?" and "which pyspark?".
+"""The one place that asks "Spark Connect or classic?" and "which pyspark?" (``_compat_libs`` asks
+"which pandas, numpy, pyarrow?").
 
 Everything here imports pyspark lazily: ``import sparkdist`` must stay fast and start no JVM.
 """
@@ -27,28 +28,40 @@ def cloudpickle() -> Any:
     return bundled
 
 
-def _module_of(obj: Any) -> str:
-    return type(obj).__module__ or ""
+def _pyspark_class(obj: Any, name: str, package: str = "pyspark.sql") -> bool:
+    """Whether ``obj``'s class is, or derives from, pyspark's class ``name`` in ``package`` (so that a
+    subclass -- databricks-connect's, or a user's own -- counts as what it extends)."""
+    return any(
+        (c.__module__ or "").startswith(package) and c.__name__ == name for c in getattr(type(obj), "__mro__", ())
+    )
+
+
+def _connect_session_like(obj: Any) -> bool:
+    """Duck typing for sessions pyspark's classes do not cover: a client connection, artifacts and
+    DataFrames, and no JVM (checked on the class: a session's properties may raise when read)."""
+    cls = type(obj)
+    return all(hasattr(cls, a) for a in ("client", "addArtifacts", "createDataFrame", "range", "interruptTag"))
 
 
 def is_spark_dataframe(obj: Any) -> bool:
     """True for a classic or Spark Connect DataFrame (without importing Connect's grpc stack)."""
-    if "pyspark" not in sys.modules:
-        return False
-    mod = _module_of(obj)
-    return mod.startswith("pyspark.sql") and type(obj).__name__ == "DataFrame"
+    return "pyspark" in sys.modules and _pyspark_class(obj, "DataFrame")
 
 
 def is_spark_session(obj: Any) -> bool:
-    """True for a classic or Spark Connect SparkSession."""
+    """True for a classic or Spark Connect SparkSession, also a subclass of either (a databricks-connect
+    ``DatabricksSession`` is pyspark's Connect session) or a Connect session by its methods."""
     if "pyspark" not in sys.modules:
         return False
-    return _module_of(obj).startswith("pyspark.sql") and type(obj).__name__ == "SparkSession"
+    return _pyspark_class(obj, "SparkSession") or _connect_session_like(obj)
 
 
 def is_connect(obj: Any) -> bool:
-    """True when a SparkSession or DataFrame belongs to Spark Connect."""
-    return _module_of(obj).startswith("pyspark.sql.connect")
+    """True when a SparkSession or DataFrame belongs to Spark Connect: a Connect session is a Connect
+    session, whoever made it (pyspark, databricks-connect, a subclass)."""
+    if any((c.__module__ or "").startswith("pyspark.sql.connect") for c in getattr(type(obj), "__mro__", ())):
+        return True
+    return _connect_session_like(obj) and not _pyspark_class(obj, "SparkSession", "pyspark.sql.session")
 
 
 def session_of(df: DataFrame) -> SparkSession:
@@ -77,9 +90,12 @@ def active_session() -> SparkSession | None:
     if "pyspark.sql.connect.session" in sys.modules:
         from pyspark.sql.connect.session import SparkSession as ConnectSession
 
-        s: Any = ConnectSession.getActiveSession()
-        if s is not None and not is_stopped(s):
-            return cast("SparkSession", s)
+        # active in this thread, else the process's default one (what other threads see of it)
+        default = getattr(ConnectSession, "_get_default_session", lambda: None)
+        found: list[Any] = [ConnectSession.getActiveSession(), default()]
+        for s in found:
+            if s is not None and not is_stopped(s):
+                return cast("SparkSession", s)
     try:
         from pyspark import SparkContext
     except ImportError:  # the Spark Connect-only client (pyspark-client) has no classic Spark
@@ -88,9 +104,10 @@ def active_session() -> SparkSession | None:
         return None
     from pyspark.sql import SparkSession
 
-    classic: Any = SparkSession.getActiveSession()
-    if classic is not None and not is_stopped(classic):
-        return cast("SparkSession", classic)
+    # active in this thread, else the one builder.getOrCreate() would return (what other threads see of it)
+    for classic in (SparkSession.getActiveSession(), getattr(SparkSession, "_instantiatedSession", None)):
+        if classic is not None and not is_stopped(classic):
+            return cast("SparkSession", classic)
     return None
 
 
@@ -180,6 +197,15 @@ def ship_python_file(session: SparkSession, path: str) -> None:
         session.addArtifacts(path, pyfile=True)
     else:
         session.sparkContext.addPyFile(path)
+
+
+def ship_archive(session: SparkSession, path: str) -> None:
+    """Send an archive to the session's executors, which unpack it into a folder named after it in
+    their files folder (classic: SparkContext.addArchive; Connect: an archive artifact)."""
+    if is_connect(session):
+        session.addArtifacts(path, archive=True)
+    else:
+        session.sparkContext.addArchive(path)
 
 
 def executors_share_filesystem(session: SparkSession) -> bool:

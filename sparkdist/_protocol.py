@@ -165,8 +165,8 @@ def environment_hint(remote_type: str, message: str, host: str = "") -> str:
     >>> print(environment_hint("ModuleNotFoundError", "No module named 'sklearn'", "node-7 (pid 41)").strip())
     The module 'sklearn' cannot be imported on node-7 (pid 41): the executors' Python environment differs \
 from the driver's. sparkdist.executor_info() lists every executor's Python and library versions next to \
-the driver's; install 'sklearn' where the work runs (or ship it: SparkContext.addPyFile, \
-SparkSession.addArtifacts).
+the driver's; install 'sklearn' where the work runs, or ship its distribution with the job: \
+packages=['<its name on PyPI>'].
     >>> environment_hint("ZeroDivisionError", "division by zero")
     ''
     """
@@ -177,8 +177,8 @@ SparkSession.addArtifacts).
         return (
             f"\nThe module {module!r} cannot be imported{where}: the executors' Python environment differs from "
             "the driver's. sparkdist.executor_info() lists every executor's Python and library versions next to "
-            f"the driver's; install {module!r} where the work runs (or ship it: SparkContext.addPyFile, "
-            "SparkSession.addArtifacts)."
+            f"the driver's; install {module!r} where the work runs, or ship its distribution with the job: "
+            "packages=['<its name on PyPI>']."
         )
     other = _CANNOT_IMPORT.search(message)
     if remote_type == "ImportError" and other is not None:

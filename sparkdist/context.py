@@ -21,11 +21,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sparkdist import _serde
+from sparkdist import _compat_libs, _serde
 from sparkdist._checks import check_bool
 from sparkdist._protocol import Status
 from sparkdist._worker import CallBatch, GroupTask, SplitTask
-from sparkdist.errors import ArgumentTypeError, InvalidArgumentError
+from sparkdist.errors import ArgumentTypeError, InvalidArgumentError, MissingPackageError
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -233,6 +233,21 @@ class ComputeContext(abc.ABC):
 
     def check_usable(self) -> None:  # noqa: B027 - a hook with a do-nothing default
         """Raise a ComputeContextError when the context cannot run work (e.g. a stopped session)."""
+
+    def check_packages(self, packages: tuple[str, ...]) -> None:
+        """Before a job with ``packages=`` (requirement strings, checked): where work runs in this Python
+        (the local contexts), raise MissingPackageError naming those this Python does not satisfy."""
+        missing = _compat_libs.unsatisfied(packages)
+        if missing:
+            raise MissingPackageError(
+                f"packages= asks for what this Python does not have: {', '.join(missing)}. The local contexts run "
+                f"work in this Python, so install them here: pip install {' '.join(repr(p) for p in packages)}",
+                requirement=", ".join(missing),
+            )
+
+    def ship_packages(self, packages: tuple[str, ...]) -> None:  # noqa: B027 - a hook with a do-nothing default
+        """In a job's thread, before its work: make ``packages`` importable where the work runs (a Spark
+        context ships them to the executors); nothing for contexts whose work runs in this Python."""
 
     def run_on_executors(self, probe: Callable[[], dict[str, Any]]) -> list[dict[str, Any]]:
         """Run ``probe`` (a module-level function of ``sparkdist._worker``, no arguments) once on

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, overload
 
-from sparkdist import _explain, _serde, _worker, jobs
+from sparkdist import _compat_libs, _explain, _serde, _worker, jobs
 from sparkdist._checks import check_bool, check_callable, name_of
 from sparkdist._console import check_progress
 from sparkdist._current import get_compute_context, resolve_context
@@ -54,6 +54,7 @@ def distribute_job(
     chunked: bool = ...,
     columns: Sequence[str] | None = ...,
     compute_context: ComputeContext | None = ...,
+    packages: Sequence[str] | None = ...,
     wait: Literal[False],
     progress: bool | None = ...,
     **kwargs: Any,
@@ -69,6 +70,7 @@ def distribute_job(
     chunked: bool = ...,
     columns: Sequence[str] | None = ...,
     compute_context: ComputeContext | None = ...,
+    packages: Sequence[str] | None = ...,
     wait: bool | None = ...,
     progress: bool | None = ...,
     **kwargs: Any,
@@ -83,6 +85,7 @@ def distribute_job(
     chunked: bool = False,
     columns: Sequence[str] | None = None,
     compute_context: ComputeContext | None = None,
+    packages: Sequence[str] | None = None,
     wait: bool | None = None,
     progress: bool | None = None,
     **kwargs: Any,
@@ -112,6 +115,10 @@ def distribute_job(
         Read only these columns.
     compute_context : ComputeContext, optional
         Where to run (default: the current context).
+    packages : list of str, optional
+        Requirements (``"statsmodels>=0.14"``) this job's function needs where it runs: a Spark context
+        ships them to the executors (with its own ``packages``); the local contexts check that this
+        Python has them (:class:`sparkdist.MissingPackageError` names what is missing).
     wait : bool, optional
         False returns a :class:`sparkdist.Job` at once; None uses the context's ``wait`` setting.
     progress : bool, optional
@@ -144,6 +151,8 @@ def distribute_job(
     check_callable(reduce, "reduce", optional=True)
     check_bool(chunked, "chunked")
     ctx = resolve_context(compute_context)
+    wanted = _compat_libs.requirements(packages, "packages")
+    ctx.check_packages(wanted)  # the local contexts: this Python must have them, before any job
     waiting = jobs.check_wait(wait, ctx)
     show = check_progress(progress)
     given = as_data_source(data)
@@ -165,6 +174,7 @@ def distribute_job(
     )
 
     def run() -> Any:
+        ctx.ship_packages(wanted)
         return _finish(ctx.run_splits(work), func, reduce, source)
 
     return jobs.run(f"distribute_job({name_of(func)})", ctx, run, wait=waiting, progress=show)

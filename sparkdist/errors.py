@@ -24,12 +24,16 @@ __all__ = [
     "ComputeContextError",
     "DataNotFoundError",
     "DataSourceError",
+    "DependencyError",
     "EmptyDataError",
     "InvalidArgumentError",
     "JobError",
+    "MissingPackageError",
     "NotPicklableError",
+    "PackageError",
     "ResultTooLargeError",
     "SchemaConflictError",
+    "ServerUnreachableError",
     "SessionStoppedError",
     "SparkDistError",
     "SparkDistWarning",
@@ -68,6 +72,39 @@ class ComputeContextError(SparkDistError, ValueError):
 
 class SessionStoppedError(ComputeContextError, RuntimeError):
     """The SparkSession behind a compute context has been stopped."""
+
+
+class DependencyError(ComputeContextError, ImportError):
+    """A library that sparkdist needs in this Python is missing, too old, or cannot be imported with
+    the others: pyspark (or its Connect dependencies) for a Spark context, pip for executor packages,
+    a pyarrow or pandas built for numpy 1.x under numpy 2. The message says what to install."""
+
+
+class ServerUnreachableError(ComputeContextError, ConnectionError):
+    """Nothing accepts connections at a Spark Connect URL (``remote=`` or ``SPARK_REMOTE``)."""
+
+
+class PackageError(SparkDistError, RuntimeError):
+    """Packages asked for with ``packages=`` cannot be made available to the executors: no wheel for
+    their platform, or a conflict with a library they already import.
+
+    Attributes
+    ----------
+    requirement : str
+        The requirement concerned (``"statsmodels>=0.14"``), or ``""`` when pip does not say.
+    platform : str
+        The executors' Python and platform as pip was asked for them (``"cp311 manylinux_2_35_x86_64"``).
+    """
+
+    def __init__(self, message: str, *, requirement: str = "", platform: str = "") -> None:
+        super().__init__(message)
+        self.requirement = requirement
+        self.platform = platform
+
+
+class MissingPackageError(PackageError, ModuleNotFoundError):
+    """A context whose work runs in this Python (the local contexts) was given ``packages=`` that this
+    Python does not have at a satisfying version; the message names them."""
 
 
 class DataSourceError(SparkDistError, ValueError):

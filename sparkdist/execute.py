@@ -6,7 +6,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
-from sparkdist import _options, _serde, _worker, jobs
+from sparkdist import _compat_libs, _options, _serde, _worker, jobs
 from sparkdist._checks import check_bool, check_callable, check_positive_int, check_seed, name_of
 from sparkdist._console import check_progress
 from sparkdist._current import resolve_context
@@ -50,6 +50,7 @@ def exec_job(
     continue_on_failure: bool = ...,
     console_output: bool = ...,
     compute_context: ComputeContext | None = ...,
+    packages: Sequence[str] | None = ...,
     wait: Literal[False],
     progress: bool | None = ...,
     **kwargs: Any,
@@ -68,6 +69,7 @@ def exec_job(
     continue_on_failure: bool = ...,
     console_output: bool = ...,
     compute_context: ComputeContext | None = ...,
+    packages: Sequence[str] | None = ...,
     wait: bool | None = ...,
     progress: bool | None = ...,
     **kwargs: Any,
@@ -85,6 +87,7 @@ def exec_job(
     continue_on_failure: bool = True,
     console_output: bool = False,
     compute_context: ComputeContext | None = None,
+    packages: Sequence[str] | None = None,
     wait: bool | None = None,
     progress: bool | None = None,
     **kwargs: Any,
@@ -123,6 +126,10 @@ def exec_job(
         the calls print is shown.
     compute_context : ComputeContext, optional
         Where to run (default: the current context). All calls run as a single Spark job.
+    packages : list of str, optional
+        Requirements (``"statsmodels>=0.14"``) this job's function needs where it runs: a Spark context
+        ships them to the executors (with its own ``packages``); the local contexts check that this
+        Python has them (:class:`sparkdist.MissingPackageError` names what is missing).
     wait : bool, optional
         False returns a :class:`sparkdist.Job` at once (its ``output()`` holds the captured console
         output); None uses the context's ``wait`` setting.
@@ -151,6 +158,8 @@ def exec_job(
     check_bool(continue_on_failure, "continue_on_failure")
     check_bool(console_output, "console_output")
     ctx = resolve_context(compute_context)
+    wanted = _compat_libs.requirements(packages, "packages")
+    ctx.check_packages(wanted)  # the local contexts: this Python must have them, before any job
     waiting = jobs.check_wait(wait, ctx)
     show = check_progress(progress)
     if once and elems is not None and len(elems) != 1:
@@ -187,6 +196,7 @@ def exec_job(
     )
 
     def run() -> Any:
+        ctx.ship_packages(wanted)
         return _finish(ctx.run_calls(work), func, names, once, continue_on_failure, console_output, n_calls)
 
     return jobs.run(f"exec_job({name_of(func)})", ctx, run, wait=waiting, progress=show, unit="call")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from sparkdist import _options, _serde, _worker, jobs
+from sparkdist import _compat_libs, _options, _serde, _worker, jobs
 from sparkdist._checks import check_bool, check_callable, check_columns, check_seed, name_of
 from sparkdist._console import check_progress
 from sparkdist._current import resolve_context
@@ -76,6 +76,7 @@ def exec_by(
     rng_seed: int | None = ...,
     console_output: bool = ...,
     compute_context: ComputeContext | None = ...,
+    packages: Sequence[str] | None = ...,
     wait: Literal[False],
     progress: bool | None = ...,
     **kwargs: Any,
@@ -95,6 +96,7 @@ def exec_by(
     rng_seed: int | None = ...,
     console_output: bool = ...,
     compute_context: ComputeContext | None = ...,
+    packages: Sequence[str] | None = ...,
     wait: bool | None = ...,
     progress: bool | None = ...,
     **kwargs: Any,
@@ -113,6 +115,7 @@ def exec_by(
     rng_seed: int | None = None,
     console_output: bool = False,
     compute_context: ComputeContext | None = None,
+    packages: Sequence[str] | None = None,
     wait: bool | None = None,
     progress: bool | None = None,
     **kwargs: Any,
@@ -150,7 +153,7 @@ def exec_by(
         context, the split of the data or which other groups exist.
     console_output : bool
         Show what each group printed, prefixed by its keys, after the job.
-    compute_context, wait, progress
+    compute_context, packages, wait, progress
         As for :func:`sparkdist.distribute_job`.
 
     Returns
@@ -180,6 +183,8 @@ def exec_by(
     check_bool(console_output, "console_output")
     seed = check_seed(rng_seed)
     ctx = resolve_context(compute_context)
+    wanted = _compat_libs.requirements(packages, "packages")
+    ctx.check_packages(wanted)  # the local contexts: this Python must have them, before any job
     waiting = jobs.check_wait(wait, ctx)
     show = check_progress(progress)
     source = as_data_source(data).prepare(ctx)
@@ -203,6 +208,7 @@ def exec_by(
     choose = None if filter is None else Chooser(filter, key_names)
 
     def run() -> GroupResults:
+        ctx.ship_packages(wanted)
         records = _run(ctx, task, task_bytes, source, choose)
         return _finish(records, task, continue_on_failure)
 

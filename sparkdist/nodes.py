@@ -33,7 +33,7 @@ __all__ = ["INFO_COLUMNS", "PING_COLUMNS", "executor_info", "ping_executors"]
 #: Columns of :func:`executor_info`'s frame.
 INFO_COLUMNS = (
     "host", "executor", "pid", "cores", "memory", "python", "python_executable", "platform", "cpus",
-    *_worker.LIBRARIES, "shipped",
+    *_worker.LIBRARIES, "shipped", "packages",
 )  # fmt: skip
 #: Columns of :func:`ping_executors`'s frame.
 PING_COLUMNS = ("executor", "host", "ok", "seconds", "error")
@@ -71,7 +71,8 @@ def executor_info(compute_context: ComputeContext | None = None) -> pd.DataFrame
           (None where a library cannot be imported);
         - ``shipped``: those of them loaded from an archive put on the path for the job (sparkdist
           ships itself; pyspark comes from Spark's own ``python/lib/pyspark.zip`` on a cluster)
-          rather than installed in the executor's Python, e.g. "pyspark, sparkdist".
+          rather than installed in the executor's Python, e.g. "pyspark, sparkdist";
+        - ``packages``: the distributions shipped with ``packages=``, e.g. "msgpack 1.1.0, tabulate 0.9.0".
 
     Examples
     --------

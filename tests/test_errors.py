@@ -25,6 +25,10 @@ BUILTIN_OF = {
     errors.ColumnNotFoundError: KeyError,
     errors.EmptyDataError: ValueError,
     errors.JobError: RuntimeError,
+    errors.DependencyError: ImportError,
+    errors.ServerUnreachableError: ConnectionError,
+    errors.PackageError: RuntimeError,
+    errors.MissingPackageError: ModuleNotFoundError,
 }
 
 

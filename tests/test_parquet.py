@@ -24,7 +24,10 @@ def add(a, b):
 def s3_uri():
     """An S3-compatible server on 127.0.0.1 holding a hive-partitioned data set."""
     import pyarrow.fs as pafs
-    from moto.server import ThreadedMotoServer
+
+    ThreadedMotoServer = pytest.importorskip(
+        "moto.server", reason="a test-only library, not in the runtime set of make test-runtime"
+    ).ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

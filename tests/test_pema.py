@@ -107,7 +107,9 @@ def test_crosstab_matches_pandas(ctx, kind, numbers, tmp_path):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_linear_regression_matches_statsmodels(ctx, kind, regression_frame, tmp_path):
-    import statsmodels.api as sm
+    sm = pytest.importorskip(
+        "statsmodels.api", reason="a test-only library, not in the runtime set of make test-runtime"
+    )
 
     frame = regression_frame
     fit = pema_compute(
@@ -123,7 +125,9 @@ def test_linear_regression_matches_statsmodels(ctx, kind, regression_frame, tmp_
 
 
 def test_linear_regression_without_intercept(ctx, regression_frame):
-    import statsmodels.api as sm
+    sm = pytest.importorskip(
+        "statsmodels.api", reason="a test-only library, not in the runtime set of make test-runtime"
+    )
 
     fit = pema_compute(LinearRegression("y", ["x1", "x2"], intercept=False), regression_frame, compute_context=ctx)
     ref = sm.OLS(regression_frame["y"], regression_frame[["x1", "x2"]]).fit()
@@ -133,7 +137,9 @@ def test_linear_regression_without_intercept(ctx, regression_frame):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_logistic_regression_matches_statsmodels(ctx, kind, regression_frame, tmp_path):
-    import statsmodels.api as sm
+    sm = pytest.importorskip(
+        "statsmodels.api", reason="a test-only library, not in the runtime set of make test-runtime"
+    )
 
     frame = regression_frame
     fit = pema_compute(
@@ -150,7 +156,9 @@ def test_logistic_regression_matches_statsmodels(ctx, kind, regression_frame, tm
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_kmeans_matches_scikit_learn_from_the_same_start(ctx, kind, tmp_path):
-    from sklearn.cluster import KMeans as SkKMeans
+    SkKMeans = pytest.importorskip(
+        "sklearn.cluster", reason="a test-only library, not in the runtime set of make test-runtime"
+    ).KMeans
 
     rng = np.random.default_rng(5)
     centers = np.array([[0.0, 0.0], [6.0, 1.0], [2.0, 7.0]])
@@ -242,7 +250,9 @@ def lre(got, certified):
 
 @pytest.mark.parametrize("rows_per_split", [1, 3, 16])
 def test_longley_to_ten_digits_whatever_the_split(ctx, tmp_path, rows_per_split):
-    from statsmodels.datasets import longley
+    longley = pytest.importorskip(
+        "statsmodels.datasets.longley", reason="a test-only library, not in the runtime set of make test-runtime"
+    )
 
     frame = longley.load_pandas().data
     xs = ["GNPDEFL", "GNP", "UNEMP", "ARMED", "POP", "YEAR"]

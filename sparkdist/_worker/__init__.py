@@ -7,11 +7,12 @@ driver. ``common`` holds the shared records, result rows and where a task runs (
 by an engine's entry points: ``sparkdist.spark.tasks``), ``splits`` distribute_job's side,
 ``calls`` exec_job's, ``streams`` a call's seeded random streams and captured output, ``stopping``
 the end of a job at its first failure, ``groups`` exec_by's, ``probes`` the questions sparkdist
-asks executors.
+asks executors, ``packages`` the packages shipped with ``packages=``.
 """
 
 from __future__ import annotations
 
+from sparkdist._worker import packages
 from sparkdist._worker.calls import CallBatch, call_batches, call_rows, run_calls, run_local_calls
 from sparkdist._worker.common import Place, SplitReader, SplitTask, at
 from sparkdist._worker.groups import GroupCall, GroupTask, group_frames, same_keys
@@ -50,6 +51,7 @@ __all__ = [
     "frame_split",
     "group_frames",
     "local_probe",
+    "packages",
     "parse_stop",
     "planned_groups",
     "planned_splits",

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sparkdist import _serde
+from sparkdist import _compat_libs, _serde
 from sparkdist._checks import name_of
 from sparkdist._protocol import Status
 from sparkdist._worker.common import (
@@ -109,7 +109,9 @@ def _runs(
     for batch in batches:
         if batch.num_rows == 0:
             continue
-        frame = batch.select(list(range(len(names)))).rename_columns(list(names)).to_pandas()
+        frame = _compat_libs.rename_columns(
+            _compat_libs.select_columns(batch, list(range(len(names)))), list(names)
+        ).to_pandas()
         change = np.zeros(batch.num_rows, dtype=bool)
         change[0] = True
         for i in key_idx:

@@ -7,6 +7,7 @@ import socket
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from sparkdist._worker import packages
 from sparkdist._worker.common import executor_facts, place
 
 if TYPE_CHECKING:
@@ -103,6 +104,7 @@ def environment() -> dict[str, Any]:
         if path and any(f"{ext}{os.sep}" in path for ext in _ARCHIVES):
             shipped.append(name)
     row["shipped"] = ", ".join(shipped)
+    row["packages"] = ", ".join(packages.shipped())  # from packages= archives
     row["time"] = time.time()
     return row
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from sparkdist import _serde
+from sparkdist import _compat_libs, _serde
 from sparkdist._checks import name_of
 from sparkdist._protocol import Outcome, Status
 from sparkdist._worker.common import (
@@ -105,7 +105,9 @@ def frame_split(
     task: SplitTask = _serde.loads(task_bytes)
     split = place().partition
     keep = list(range(len(names)))
-    chunks = (b.select(keep).rename_columns(list(names)).to_pandas() for b in batches)
+    chunks = (
+        _compat_libs.rename_columns(_compat_libs.select_columns(b, keep), list(names)).to_pandas() for b in batches
+    )
     yield from emit_outcome(run_split(task, split, chunks), task.result_limit, name_of(task.func))
 
 

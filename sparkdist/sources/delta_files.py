@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+from sparkdist import _compat_libs
 from sparkdist.errors import DataSourceError
 from sparkdist.sources.roaring import RoaringFormatError, decode_delta_dv, delta_dv_block, z85_decode
 
@@ -141,7 +142,7 @@ class ColumnMapping:
         for logical, column in found.items():
             arrays.append(_rename(batch.column(column), by_field[logical].children, self.mode))
             names.append(logical)
-        return pa.RecordBatch.from_arrays(arrays, names=names) if names else batch.select([])
+        return pa.RecordBatch.from_arrays(arrays, names=names) if names else _compat_libs.select_columns(batch, [])
 
 
 def _mapped(fld: pa.Field) -> MappedField:

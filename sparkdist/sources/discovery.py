@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from sparkdist import _compat_libs
 from sparkdist.errors import DataNotFoundError, DataSourceError, SchemaConflictError
 from sparkdist.sources.paths import Entry, arrow_filesystem, expand
 
@@ -295,7 +296,7 @@ def _file_schema(paths: list[str], footers: list[Any], partition_names: Sequence
             for c, t in conflicts.items()
         )
         raise SchemaConflictError(f"the Parquet files disagree on column types: {desc}")
-    unified = pa.unify_schemas([schema for schema, _ in by_schema.values()], promote_options="permissive")
+    unified = _compat_libs.unify_schemas([schema for schema, _ in by_schema.values()])
     return pa.schema([f for f in unified if f.name not in partition_names])
 
 

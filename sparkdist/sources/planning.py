@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from sparkdist import _compat_libs
 from sparkdist.sources.base import KeyGroup, LocalSplit, ValidationReport, frame_skew, schema_pairs
 from sparkdist.sources.discovery import Discovery, File, RowGroup
 from sparkdist.sources.reading import ParquetSplit, Piece
@@ -166,9 +167,7 @@ class _SharedValues:
             return self._seen.setdefault(key, f.partition_values or None)
         key = str(f.partition_expression)
         if key not in self._seen:
-            import pyarrow.dataset as pads
-
-            self._seen[key] = None if key == "true" else dict(pads.get_partition_keys(f.partition_expression))
+            self._seen[key] = None if key == "true" else _compat_libs.partition_keys(f.partition_expression)
         return self._seen[key]
 
 

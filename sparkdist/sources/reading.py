@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
+from sparkdist import _compat_libs
 from sparkdist.errors import DataSourceError, SparkDistError
 
 if TYPE_CHECKING:
@@ -101,9 +102,9 @@ class ParquetSplit(LocalSplit):
             try:
                 for batch in self._piece_batches(piece, wanted, target):
                     if self.filter is not None:
-                        batch = batch.filter(self.filter)
+                        batch = _compat_libs.filter_batch(batch, self.filter)
                         if self.columns is not None and len(self.columns) < len(wanted):
-                            batch = batch.select(list(self.columns))
+                            batch = _compat_libs.select_columns(batch, list(self.columns))
                     yield batch
             except SparkDistError:
                 raise

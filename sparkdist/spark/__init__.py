@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sparkdist import _compat
+from sparkdist import _compat, _compat_libs, _worker
 from sparkdist._checks import check_optional_bool, check_positive_int, check_str, name_of
 from sparkdist.context import (
     DEFAULT_MAX_RESULT_SIZE,
@@ -30,7 +31,8 @@ from sparkdist.context import (
 from sparkdist.errors import ArgumentTypeError, InvalidArgumentError, SessionStoppedError
 from sparkdist.spark import running
 from sparkdist.spark.failures import first_line
-from sparkdist.spark.session import Recipe, build, package_zip, require_pyspark, ship
+from sparkdist.spark.packages import Shipper
+from sparkdist.spark.session import Recipe, build, package_zip, require_pyspark, select, ship
 from sparkdist.spark.tracking import connect_progress, watch_connect_progress
 
 if TYPE_CHECKING:
@@ -52,8 +54,14 @@ class SparkComputeContext(ComputeContext):
 
     Wraps an existing SparkSession (classic or Spark Connect), or builds one on first use:
     ``remote="sc://host:port"`` or ``remote="local[2]"`` gives Spark Connect; otherwise classic
-    Spark with ``master`` (default ``local[*]``). For local masters it points ``PYSPARK_PYTHON``
-    at the running interpreter (unless already set) and binds Spark to 127.0.0.1.
+    Spark with ``master``. For local masters it points ``PYSPARK_PYTHON`` at the running
+    interpreter (unless already set) and binds Spark to 127.0.0.1.
+
+    Without ``session``, ``master`` or ``remote`` it selects what PySpark would: the session already
+    active in the process (a notebook's ``spark``, a databricks-connect ``DatabricksSession``), else
+    the Spark Connect server of ``SPARK_REMOTE`` or of ``spark.remote`` in spark-defaults.conf
+    (``$SPARK_CONF_DIR``, else ``$SPARK_HOME/conf``), else classic Spark with the master Spark is
+    configured with (``spark-submit --master``, ``spark.master``), ``local[*]`` by default.
 
     Parameters
     ----------
@@ -75,6 +83,12 @@ class SparkComputeContext(ComputeContext):
     task_slots : int, optional
         How many tasks the cluster runs at once, used to size splits and batches of calls.
         Default: detected from the cluster (see :attr:`task_slots`).
+    packages : list of str, optional
+        Requirements (``"statsmodels>=0.14"``) the executors get for every job: the driver downloads
+        wheels for the executors' Python and platform with pip, and ships those they lack as one archive
+        (once per requirement set and session); packages installed there are not shadowed.
+    requirements : str or path, optional
+        A pip requirements file, shipped the same way.
     wait : bool
         Whether calls block by default (see :class:`ComputeContext`).
     max_result_size : int, str or None
@@ -101,11 +115,12 @@ class SparkComputeContext(ComputeContext):
         spark_config: Mapping[str, Any] | None = None,
         ship_package: bool | None = None,
         task_slots: int | None = None,
+        packages: Sequence[str] | None = None,
+        requirements: str | os.PathLike[str] | None = None,
         wait: bool = True,
         max_result_size: int | str | None = DEFAULT_MAX_RESULT_SIZE,
     ) -> None:
         super().__init__(wait=wait, max_result_size=max_result_size)
-        require_pyspark(classic=session is None and remote is None, connect=remote is not None)
         self._task_slots = check_positive_int(
             task_slots, "task_slots", hint=" (how many tasks the cluster runs at once) or None to detect it"
         )
@@ -131,6 +146,15 @@ class SparkComputeContext(ComputeContext):
                 f"spark_config must be a mapping of setting names to values, got {type(spark_config).__name__}"
             )
         self._ship_package = check_optional_bool(ship_package, "ship_package")
+        if requirements is not None and not os.path.isfile(requirements):
+            raise InvalidArgumentError(
+                f"requirements must be a pip requirements file, got {requirements!r} (no such file)"
+            )
+        self._packages = Shipper(
+            _compat_libs.requirements(packages, "packages"), None if requirements is None else os.fspath(requirements)
+        )
+        session, remote = select(session, master, remote, building)
+        require_pyspark(classic=session is None and remote is None, connect=remote is not None)
         self._session = session
         self._recipe = Recipe(
             master,
@@ -200,8 +224,19 @@ class SparkComputeContext(ComputeContext):
         if key not in self._shipped_to and self._ship_package is not False:
             ship(session)
             self._shipped_to.add(key)
+        self._packages.ensure(session, key, (), self._probe_target)
         self._check_cancelled()
         return session
+
+    def check_packages(self, packages: tuple[str, ...]) -> None:
+        """Nothing to check on the driver: the executors get them (:meth:`ship_packages`)."""
+
+    def ship_packages(self, packages: tuple[str, ...]) -> None:
+        session = self._ready()
+        self._packages.ensure(session, str(getattr(session, "session_id", id(session))), packages, self._probe_target)
+
+    def _probe_target(self) -> list[dict[str, Any]]:
+        return self.run_on_executors(_worker.packages.target)
 
     @contextlib.contextmanager
     def persisted(self, frame: DataFrame, *, original: DataFrame) -> Iterator[DataFrame]:

@@ -19,12 +19,23 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sparkdist import _compat
-from sparkdist.errors import ComputeContextError
+from sparkdist.errors import ComputeContextError, DependencyError, ServerUnreachableError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["Recipe", "build", "check_reachable", "package_zip", "require_pyspark", "ship"]
+__all__ = [
+    "Recipe",
+    "build",
+    "check_reachable",
+    "configured_master",
+    "configured_remote",
+    "package_zip",
+    "require_pyspark",
+    "select",
+    "ship",
+    "spark_defaults",
+]
 
 log = logging.getLogger("sparkdist")
 
@@ -46,13 +57,20 @@ def build(recipe: Recipe) -> tuple[SparkSession, bool]:
     masters ``PYSPARK_PYTHON`` points at this interpreter (unless set) and Spark binds to 127.0.0.1."""
     from pyspark.sql import SparkSession
 
-    target = recipe.remote or recipe.master or "local[*]"
-    local = (recipe.remote is None and _compat.is_local_master(target)) or (
+    # no master given: Spark's own choice (spark-submit's --master, spark.master in spark-defaults.conf,
+    # MASTER, else local[*]), which a master set here would override
+    target = recipe.remote or recipe.master or configured_master() or "local[*]"
+    under_submit = recipe.master is None and "PYSPARK_GATEWAY_PORT" in os.environ  # its JVM knows the master
+    local = (recipe.remote is None and not under_submit and _compat.is_local_master(target)) or (
         recipe.remote is not None and not recipe.remote.startswith("sc://")
     )
     if recipe.remote is not None and not local:
         check_reachable(recipe.remote)
-    builder = SparkSession.builder.remote(recipe.remote) if recipe.remote else SparkSession.builder.master(target)
+    builder = SparkSession.builder
+    if recipe.remote or recipe.master:
+        builder = builder.remote(recipe.remote) if recipe.remote else builder.master(target)
+    elif not under_submit:
+        builder = builder.master(target)
     builder = builder.appName(recipe.app_name)
     if local:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -115,14 +133,78 @@ def ship(session: SparkSession) -> None:
             raise
 
 
-def check_reachable(url: str, timeout: float = 10.0) -> None:
-    """Raise ComputeContextError, naming ``url``, when nothing accepts connections at a Spark Connect
-    URL (``sc://host:port/;params``); pyspark itself would retry for minutes before saying so.
+def select(
+    session: SparkSession | None, master: str | None, remote: str | None, building: list[str]
+) -> tuple[SparkSession | None, str | None]:
+    """(session, remote) as PySpark users select them when the arguments do not: the session already
+    active (a notebook's ``spark``, a ``DatabricksSession``), else ``SPARK_REMOTE`` or ``spark.remote``
+    in spark-defaults.conf for Spark Connect; an explicit ``master`` keeps classic Spark."""
+    if session is not None or remote is not None:
+        return session, remote
+    if master is not None:
+        if os.environ.get("SPARK_REMOTE"):
+            raise ComputeContextError(
+                f"master={master!r} asks for classic Spark, but SPARK_REMOTE={os.environ['SPARK_REMOTE']!r} makes "
+                "pyspark build Spark Connect sessions: unset SPARK_REMOTE, or pass remote= instead of master="
+            )
+        return None, None
+    active = None if building else _compat.active_session()
+    return (active, None) if active is not None else (None, configured_remote())
+
+
+def spark_defaults(folder: str | None = None) -> dict[str, str]:
+    """The settings of the ``spark-defaults.conf`` that Spark reads: in ``folder``, else
+    ``$SPARK_CONF_DIR``, else the ``conf`` folder of ``$SPARK_HOME`` (or of the installed pyspark);
+    empty where there is none.
+
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> text = "# a comment\\nspark.remote   sc://spark.example.com:15002\\nspark.master=local[3]\\n"
+    >>> _ = (folder / "spark-defaults.conf").write_text(text)
+    >>> sorted(spark_defaults(str(folder)).items())
+    [('spark.master', 'local[3]'), ('spark.remote', 'sc://spark.example.com:15002')]
+    """
+    import importlib.util
+    import re
+
+    folder = folder or os.environ.get("SPARK_CONF_DIR")
+    if folder is None:
+        home = os.environ.get("SPARK_HOME")
+        if home is None:
+            spec = importlib.util.find_spec("pyspark")
+            home = os.path.dirname(spec.origin) if spec is not None and spec.origin else None
+        folder = os.path.join(home, "conf") if home else None
+    settings: dict[str, str] = {}
+    try:
+        with open(os.path.join(folder or "", "spark-defaults.conf"), encoding="utf-8") as lines:
+            for line in lines:  # Java properties: "key value", "key=value" or "key: value"; # and ! comment
+                match = re.match(r"\s*([^\s=:#!][^\s=:]*)\s*[=:\s]\s*(.*?)\s*$", line)
+                if match:
+                    settings[match.group(1)] = match.group(2)
+    except OSError:  # no such file: no settings
+        pass
+    return settings
+
+
+def configured_remote() -> str | None:
+    """The Spark Connect server PySpark users have chosen: ``SPARK_REMOTE``, else ``spark.remote`` in
+    spark-defaults.conf; None for classic Spark."""
+    return os.environ.get("SPARK_REMOTE") or spark_defaults().get("spark.remote") or None
+
+
+def configured_master() -> str | None:
+    """The classic master chosen outside the code: ``spark.master`` in spark-defaults.conf, else ``MASTER``."""
+    return spark_defaults().get("spark.master") or os.environ.get("MASTER") or None
+
+
+def check_reachable(url: str, timeout: float = 5.0) -> None:
+    """Raise ServerUnreachableError (a ConnectionError), naming ``url``, when nothing accepts connections
+    at a Spark Connect URL (``sc://host:port/;params``); pyspark itself would retry for minutes first.
 
     >>> check_reachable("sc://127.0.0.1:1")
     Traceback (most recent call last):
     ...
-    sparkdist.errors.ComputeContextError: cannot reach the Spark Connect server at sc://127.0.0.1:1 (127.0.0.1:1): ConnectionRefusedError: [Errno 111] Connection refused. Check that the server runs and the host and port are right (the default port is 15002).
+    sparkdist.errors.ServerUnreachableError: cannot reach the Spark Connect server at sc://127.0.0.1:1 (127.0.0.1:1): ConnectionRefusedError: [Errno 111] Connection refused. Check that the server runs and the host and port are right (the default port is 15002).
     """
     import socket
     from urllib.parse import urlsplit
@@ -132,7 +214,7 @@ def check_reachable(url: str, timeout: float = 10.0) -> None:
     try:
         socket.create_connection((host, port), timeout=timeout).close()
     except OSError as err:
-        raise ComputeContextError(
+        raise ServerUnreachableError(
             f"cannot reach the Spark Connect server at {url} ({host}:{port}): {type(err).__name__}: {err}. "
             "Check that the server runs and the host and port are right (the default port is 15002)."
         ) from err
@@ -176,17 +258,17 @@ def _package_files(folder: Any, prefix: str) -> Iterator[tuple[str, bytes]]:
 
 
 def require_pyspark(*, classic: bool, connect: bool) -> None:
-    """Raise ComputeContextError, saying what to install, when this Python lacks the pyspark that a
-    Spark context needs (classic: the full pyspark; Connect: pyspark with its Connect dependencies)."""
+    """Raise DependencyError (an ImportError), saying what to install, when this Python lacks the pyspark
+    that a Spark context needs (classic: the full pyspark; Connect: pyspark with its Connect dependencies)."""
     import importlib.util
 
     if importlib.util.find_spec("pyspark") is None:
-        raise ComputeContextError(
+        raise DependencyError(
             "SparkComputeContext needs pyspark, which is not installed: pip install 'sparkdist[spark]' "
             "(classic Spark) or 'sparkdist[connect]' (Spark Connect); the Local contexts need neither"
         )
     if connect and importlib.util.find_spec("grpc") is None:
-        raise ComputeContextError(
+        raise DependencyError(
             "Spark Connect needs pyspark's Connect dependencies (grpcio, ...), which are not installed: "
             "pip install 'sparkdist[connect]'"
         )
@@ -196,7 +278,7 @@ def require_pyspark(*, classic: bool, connect: bool) -> None:
         except ImportError:
             return
         if is_remote_only():
-            raise ComputeContextError(
+            raise DependencyError(
                 "this pyspark is the Spark Connect client only (pyspark-client), which cannot run classic "
                 "Spark: pass remote='sc://host:port', or pip install 'sparkdist[spark]' for the full pyspark"
             )

@@ -46,6 +46,7 @@ def task_place() -> _worker.Place:
         shared: str | None = SparkFiles.getRootDirectory()
     except Exception:  # noqa: BLE001 - no files folder here: markers are then not shared
         shared = None
+    _worker.packages.activate(shared)  # packages= archives on sys.path before the task unpickles its work
     cpus = tc.cpus() if hasattr(tc, "cpus") else 1
     return _worker.Place(tc.partitionId(), tc.stageId(), tc.attemptNumber(), shared, cpus or 1)
 
