@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sparkdist import _compat_libs
 from sparkdist._checks import check_positive_int
 from sparkdist.errors import DataSourceError
 from sparkdist.sources.base import (
@@ -34,7 +35,8 @@ from sparkdist.sources.base import (
 )
 from sparkdist.sources.discovery import Discovery, File, RowGroup
 from sparkdist.sources.frames import DEFAULT_ROWS_PER_CHUNK
-from sparkdist.sources.planning import ParquetSplit, all_null, group_row_groups, hive_groups
+from sparkdist.sources.planning import all_null, group_row_groups, hive_groups
+from sparkdist.sources.reading import ParquetSplit, Piece
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -235,13 +237,13 @@ class ArrowDatasetData(DataSource):
         disc = self.discovery
         splits: list[LocalSplit] = []
         for group in group_row_groups(self._pruned(), slots, self.split_bytes):
-            pieces: list[tuple[str, tuple[int, ...], Any]] = []
+            pieces: list[Piece] = []
             for rg in group:
                 f = disc.files[rg.file]
-                if pieces and pieces[-1][0] == f.path:
-                    pieces[-1] = (f.path, (*pieces[-1][1], rg.id), pieces[-1][2])
+                if pieces and pieces[-1].path == f.path:
+                    pieces[-1] = pieces[-1]._replace(row_groups=(*pieces[-1].row_groups, rg.id))
                 else:
-                    pieces.append((f.path, (rg.id,), _expression_or_none(f.partition_expression)))
+                    pieces.append(Piece(f.path, (rg.id,), _partition_values(f.partition_expression)))
             splits.append(
                 ParquetSplit(
                     disc.filesystem, tuple(pieces), disc.schema, self.columns, self.filter, self.rows_per_chunk
@@ -338,5 +340,6 @@ def _footer(fragment: Any) -> Any:
         raise DataSourceError(f"cannot read the footer of the dataset's file '{fragment.path}': {err}") from err
 
 
-def _expression_or_none(expression: Any) -> Any:
-    return None if str(expression) == "true" else expression
+def _partition_values(expression: Any) -> dict[str, Any] | None:
+    """A file's partition values (column -> value) from its partition expression, None for none."""
+    return None if str(expression) == "true" else _compat_libs.partition_keys(expression)
