@@ -69,10 +69,12 @@ def get_compute_context() -> ComputeContext:
     return _process_default if _process_default is not None else _default_context()
 
 
-def set_compute_context(compute_context: ComputeContext | None) -> ComputeContext:
+def set_compute_context(compute_context: ComputeContext | None) -> ComputeContext | None:
     """Make ``compute_context`` the default of the whole process, every thread included (RevoScaleR's
-    ``rxSetComputeContext``); None goes back to the automatic default. Returns the context that was
-    current before. Inside a ``with ctx:`` block that block's context stays current until it ends.
+    ``rxSetComputeContext``); None goes back to the automatic default. Returns the process default that
+    was set before (None when there was none), so that ``prev = set_compute_context(x); ...;
+    set_compute_context(prev)`` restores exactly; :func:`get_compute_context` tells the current one.
+    Inside a ``with ctx:`` block that block's context stays current until it ends.
 
     >>> import threading
     >>> from sparkdist import LocalParallelComputeContext
@@ -87,8 +89,8 @@ def set_compute_context(compute_context: ComputeContext | None) -> ComputeContex
     global _process_default
     if compute_context is not None:
         check_context(compute_context, "compute_context")
-    previous = get_compute_context()
-    _process_default = compute_context
+    with _lock:
+        previous, _process_default = _process_default, compute_context
     return previous
 
 

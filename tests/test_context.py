@@ -25,6 +25,18 @@ def test_set_returns_previous_and_get_returns_current():
     assert sd.get_compute_context() is not b and first is not a
 
 
+def test_set_returns_the_previous_process_default_so_that_it_restores_exactly():
+    """Not the current context: a ``with`` block's, or the automatic default, would become the process
+    default when a caller restores what set_compute_context returned."""
+    assert sd.set_compute_context(None) is None  # nothing was set: None, not the automatic local context
+    scoped = sd.LocalParallelComputeContext(2)
+    with scoped:
+        prev = sd.set_compute_context(sd.LocalComputeContext())
+        assert prev is None
+        sd.set_compute_context(prev)
+    assert sd.set_compute_context(None) is None  # restored exactly: no default left behind
+
+
 def test_set_compute_context_is_process_wide_and_with_stays_scoped():
     # RevoScaleR's rxSetComputeContext is process-wide: ETL code with thread pools must see it.
     import concurrent.futures
