@@ -172,6 +172,8 @@ def requirements(value: Any, arg: str) -> tuple[str, ...]:
         raise ArgumentTypeError(
             f"{arg} must be a list of requirement strings such as ['statsmodels>=0.14'], got {value!r}"
         )
+    if not value:
+        return ()
     packaging = _packaging()
     for text in value:
         try:
@@ -186,6 +188,8 @@ def unsatisfied(wanted: tuple[str, ...]) -> list[str]:
     "found 1.2.0"); markers that do not apply here are skipped."""
     from importlib import metadata
 
+    if not wanted:  # no packages=: nothing to check, and no need for packaging or pip
+        return []
     packaging = _packaging()
     missing = []
     for text in wanted:
