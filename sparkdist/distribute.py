@@ -182,7 +182,11 @@ def distribute_job(
         f"distribute_job({name_of(func)})", ctx, given, source, _explain.reduce_note(ctx, reduce, chunked)
     )
     task = _worker.SplitTask(
-        func=func if out is None else out.wrap(func), args=tuple(args), kwargs=dict(kwargs), chunked=chunked, result_limit=ctx.max_result_size
+        func=func if out is None else out.wrap(func),
+        args=tuple(args),
+        kwargs=dict(kwargs),
+        chunked=chunked,
+        result_limit=ctx.max_result_size,
     )
     ships = ctx.ships_work
     work = SplitWork(

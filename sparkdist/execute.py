@@ -6,7 +6,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
-from sparkdist import _compat_libs, _options, _serde, _worker, jobs
+from sparkdist import _compat_libs, _options, _serde, _worker, jobs, outputs
 from sparkdist._checks import check_bool, check_callable, check_positive_int, check_seed, name_of
 from sparkdist._console import check_progress
 from sparkdist._current import resolve_context
@@ -53,6 +53,9 @@ def exec_job(
     packages: Sequence[str] | None = ...,
     wait: Literal[False],
     progress: bool | None = ...,
+    output: Any = ...,
+    mode: str = ...,
+    partition_by: Sequence[str] | None = ...,
     **kwargs: Any,
 ) -> Job: ...
 
@@ -72,6 +75,9 @@ def exec_job(
     packages: Sequence[str] | None = ...,
     wait: bool | None = ...,
     progress: bool | None = ...,
+    output: Any = ...,
+    mode: str = ...,
+    partition_by: Sequence[str] | None = ...,
     **kwargs: Any,
 ) -> Any: ...
 
@@ -90,6 +96,9 @@ def exec_job(
     packages: Sequence[str] | None = None,
     wait: bool | None = None,
     progress: bool | None = None,
+    output: Any = None,
+    mode: str = "error",
+    partition_by: Sequence[str] | None = None,
     **kwargs: Any,
 ) -> Any:
     """Run many independent calls of ``func`` as one job (RevoScaleR's ``rxExec``).
@@ -135,6 +144,12 @@ def exec_job(
         output); None uses the context's ``wait`` setting.
     progress : bool, optional
         Show a progress bar while waiting (default: only in an interactive terminal or notebook).
+    output, mode, partition_by
+        Write what each call returns (frames, as for :func:`sparkdist.distribute_job`) to a Parquet
+        dataset or Delta table from where it runs. With ``continue_on_failure=True`` the calls that
+        succeeded are written and the results hold each call's rows written (or its TaskError), with
+        the output's data source as their ``.output``; with False the output's data source is
+        returned. See :doc:`output`.
 
     Returns
     -------
@@ -167,8 +182,9 @@ def exec_job(
             "once_per_executor=True runs one call per executor: give at most one elem_args entry"
         )
     n_calls = 1 if once else (len(elems) if elems is not None else (times or 1))
+    out = outputs.resolve(output, mode=mode, partition_by=partition_by)
     batch = _worker.CallBatch(
-        func=func,
+        func=func if out is None else out.wrap(func),
         args=tuple(args),
         kwargs=dict(kwargs),
         elems=elems,
@@ -197,7 +213,17 @@ def exec_job(
 
     def run() -> Any:
         ctx.ship_packages(wanted)
-        return _finish(ctx.run_calls(work), func, names, once, continue_on_failure, console_output, n_calls)
+        if out is None:
+            return _finish(ctx.run_calls(work), func, names, once, continue_on_failure, console_output, n_calls)
+        with out.writing():  # a failed (continue_on_failure=False), cancelled or interrupted job commits nothing
+            records = ctx.run_calls(work)
+            out.written(
+                (f"call {names[r.call]!r}" if names is not None else f"call {r.call}", r.call, r.value)
+                for r in records
+                if r.status == Status.OK
+            )
+            values = _finish(records, func, names, once, continue_on_failure, console_output, n_calls)
+            return outputs.with_output(values, out.commit(), continue_on_failure)
 
     return jobs.run(f"exec_job({name_of(func)})", ctx, run, wait=waiting, progress=show, unit="call")
 

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from sparkdist.outputs.api import OutputDict, OutputList, resolve
+from sparkdist.outputs.api import OutputDict, OutputList, resolve, with_output
 from sparkdist.outputs.records import WriteReport
 
-__all__ = ["OutputDict", "OutputList", "WriteReport", "resolve"]
+__all__ = ["OutputDict", "OutputList", "WriteReport", "resolve", "with_output"]

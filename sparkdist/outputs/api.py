@@ -31,7 +31,7 @@ from sparkdist.sources import DataSource, DeltaData, ParquetData
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["MODES", "Output", "OutputDict", "OutputList", "Unit", "resolve"]
+__all__ = ["MODES", "Output", "OutputDict", "OutputList", "Unit", "resolve", "with_output"]
 
 log = logging.getLogger("sparkdist")
 
@@ -59,6 +59,24 @@ class OutputDict(dict):  # type: ignore[type-arg]
     """exec_job's named (or per-executor) results under ``output=``, with ``.output`` as for OutputList."""
 
     output: DataSource | None = None
+
+
+def with_output(values: Any, source: DataSource, continue_on_failure: bool) -> Any:
+    """exec_job's results under ``output=``: the source alone (``continue_on_failure=False``), else
+    the per-call results with each call's rows written in place of its record, and ``.output``."""
+    if not continue_on_failure:
+        return source
+
+    def rows(value: Any) -> Any:
+        return value.rows if isinstance(value, WriteRecord) else value
+
+    done: OutputList | OutputDict
+    if isinstance(values, dict):
+        done = OutputDict((k, rows(v)) for k, v in values.items())
+    else:
+        done = OutputList(rows(v) for v in values)
+    done.output = source
+    return done
 
 
 class Output(abc.ABC):

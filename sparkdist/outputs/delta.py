@@ -11,6 +11,7 @@ that died mid-write stay unreferenced until ``VACUUM``.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -149,7 +150,9 @@ class DeltaOutput(Output):
                 commit_properties=props,
             )
         except Exception as err:
-            raise DataSourceError(f"cannot commit to the Delta table '{self.uri}': {type(err).__name__}: {err}") from err
+            raise DataSourceError(
+                f"cannot commit to the Delta table '{self.uri}': {type(err).__name__}: {err}"
+            ) from err
         return self._version(table)
 
     def _version(self, table: Any) -> int:
@@ -166,7 +169,5 @@ class DeltaOutput(Output):
         themselves; those of killed ones stay unreferenced)."""
         for unit in self.units:
             for f in unit.record.files:
-                try:
+                with contextlib.suppress(Exception):  # an unreferenced file is invisible to readers
                     self.fs.delete_file(f.path)
-                except Exception:  # noqa: BLE001, S110 - an unreferenced file is invisible to readers
-                    pass

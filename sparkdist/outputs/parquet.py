@@ -193,7 +193,7 @@ class ParquetOutput(Output):
             parent = f"{self.root}/{STAGING}"
             if not self.fs.get_file_info(pafs.FileSelector(parent, allow_not_found=True)):
                 self.fs.delete_dir(parent)
-        except Exception:  # noqa: BLE001, S110 - a hidden folder left behind is harmless to readers
+        except Exception:  # noqa: BLE001 - a hidden folder left behind is harmless to readers
             pass
 
     def abort(self) -> None:
@@ -204,5 +204,5 @@ class ParquetOutput(Output):
             try:
                 if not self.fs.get_file_info(pafs.FileSelector(self.root)):
                     self.fs.delete_dir(self.root)
-            except Exception:  # noqa: BLE001, S110 - an empty folder left behind holds no data
+            except Exception:  # noqa: BLE001 - an empty folder left behind holds no data
                 pass

@@ -65,7 +65,10 @@ def _merge(agreed: pa.Schema, schema: pa.Schema, label: str, first: str) -> pa.S
         missing, extra = sorted(theirs - mine), sorted(mine - theirs)
         said = "; ".join(
             part
-            for part in (f"lacks column(s) {missing}" if missing else "", f"has extra column(s) {extra}" if extra else "")
+            for part in (
+                f"lacks column(s) {missing}" if missing else "",
+                f"has extra column(s) {extra}" if extra else "",
+            )
             if part
         )
         raise SchemaConflictError(

@@ -10,6 +10,7 @@ Delta's per-file statistics. Runs on executors: pyarrow and the standard library
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import math
@@ -31,7 +32,7 @@ __all__ = ["DEFAULT_PARTITION", "Sink", "folder_of", "partition_text"]
 #: The folder name of a null (or empty string) partition value, as Spark and Hive write it.
 DEFAULT_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 #: The characters Spark escapes in partition folder names (``ExternalCatalogUtils.escapePathName``).
-_ESCAPED = frozenset('"#%\'*/:=?\\\x7f{[]^') | {chr(i) for i in range(1, 32)}
+_ESCAPED = frozenset("\"#%'*/:=?\\\x7f{[]^") | {chr(i) for i in range(1, 32)}
 #: Delta's statistics keep strings up to this many characters (longer ones get none).
 _STAT_CHARS = 32
 
@@ -227,11 +228,9 @@ class Sink:
             try:
                 file.writer.close()
                 file.stream.close()
-            except Exception:  # noqa: BLE001, S110 - removing the file is what matters
+            except Exception:  # noqa: BLE001 - removing the file is what matters
                 pass
         self.open.clear()
         for path in self.made:
-            try:
+            with contextlib.suppress(Exception):  # best effort: an unreferenced file is never committed
                 self.target.filesystem.delete_file(path)
-            except Exception:  # noqa: BLE001, S110 - best effort: an unreferenced file is never committed
-                pass
