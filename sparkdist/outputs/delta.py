@@ -12,6 +12,7 @@ that died mid-write stay unreferenced until ``VACUUM``.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,7 @@ class DeltaOutput(Output):
         self.fs, self.root = open_for_writing(self.uri)
         self.exists = is_delta_table(self.uri)
         self.existing: pa.Schema | None = None
+        self.replace = False  # overwrite with other partition columns: the table's metadata is replaced too
         self._check()
 
     def _check(self) -> None:
@@ -69,6 +71,7 @@ class DeltaOutput(Output):
             )
         table = DeltaTable(self.uri, storage_options=self.options)
         parts = list(table.metadata().partition_columns)
+        self.replace = self.mode == "overwrite" and bool(self.partition_by) and list(self.partition_by) != parts
         if not self.partition_by:
             self.partition_by = tuple(parts)
         elif list(self.partition_by) != parts and self.mode == "append":
@@ -121,21 +124,21 @@ class DeltaOutput(Output):
         props = CommitProperties(custom_metadata={JOB_KEY: self.job}, max_commit_retries=COMMIT_RETRIES)
         if schema is not None:
             schema = pa.schema([pa.field(f.name, f.type, True) for f in schema])
-        if not self.exists:
+        if not self.exists or self.replace:
             assert schema is not None
             try:
                 create_table_with_add_actions(
                     self.uri,
                     Schema.from_arrow(schema),
                     adds,
-                    mode="error",
+                    mode="overwrite" if self.replace else "error",
                     partition_by=list(self.partition_by) or None,
                     storage_options=self.options,
                     commit_properties=props,
                 )
-                return 0
+                return self._version()
             except Exception as err:
-                if not is_delta_table(self.uri):
+                if self.replace or not is_delta_table(self.uri):
                     raise DataSourceError(f"cannot create the Delta table '{self.uri}': {err}") from err
                 # another writer created it meanwhile: this job's files are added as a new version
         table = DeltaTable(self.uri, storage_options=self.options)
@@ -153,16 +156,25 @@ class DeltaOutput(Output):
             raise DataSourceError(
                 f"cannot commit to the Delta table '{self.uri}': {type(err).__name__}: {err}"
             ) from err
-        return self._version(table)
+        return self._version()
 
-    def _version(self, table: Any) -> int:
-        from deltalake import DeltaTable
+    def _version(self) -> int:
+        """The version this job committed: the commit whose commitInfo names the job, read from the log
+        itself (``DeltaTable.history`` numbers entries from the version it loaded, which a concurrent
+        commit can make one off)."""
+        import pyarrow.fs as pafs
 
-        table = DeltaTable(self.uri, storage_options=self.options)
-        for entry in table.history(COMMIT_RETRIES + 10):
-            if entry.get(JOB_KEY) == self.job:
-                return int(entry["version"])
-        return int(table.version())
+        log = f"{self.root}/_delta_log"
+        names = [i.base_name for i in self.fs.get_file_info(pafs.FileSelector(log))]
+        versions = sorted(int(n[:20]) for n in names if len(n) == 25 and n.endswith(".json") and n[:20].isdigit())
+        for version in reversed(versions[-(COMMIT_RETRIES + 10) :]):
+            with self.fs.open_input_stream(f"{log}/{version:020d}.json") as stream:
+                for line in stream.read().decode("utf-8").splitlines():
+                    if '"commitInfo"' in line:
+                        if json.loads(line)["commitInfo"].get(JOB_KEY) == self.job:
+                            return version
+                        break
+        raise DataSourceError(f"the commit of {self.job} to the Delta table '{self.uri}' is not in its log")
 
     def abort(self) -> None:
         """Remove the files this job's succeeded tasks wrote (those of failed attempts removed
