@@ -75,10 +75,10 @@ def waits_for(split: pd.DataFrame, started: str, go: str):
 
 
 def killed_once(chunks, marker: str):
-    """The first attempt of the split holding k=7 writes a chunk, then its process is killed."""
-    for i, chunk in enumerate(chunks):
+    """The first attempt of the split holding k=7 writes a chunk of it, then its process is killed."""
+    for chunk in chunks:
         yield chunk
-        if i == 0 and (chunk["k"] == 7).any() and not os.path.exists(marker):
+        if (chunk["k"] == 7).any() and not os.path.exists(marker):
             Path(marker).touch()
             os.kill(os.getpid(), signal.SIGKILL)
 
@@ -294,7 +294,7 @@ def test_cancel_mid_write_leaves_the_destination_untouched(ctx, events, tmp_path
 
 @pytest.mark.modes("cluster", "standalone")
 def test_a_killed_executor_gives_each_row_once(spark_ctx, events, tmp_path):
-    data = sd.ParquetData(events, rows_per_chunk=50)
+    data = twenty(events, rows_per_chunk=50)
     out = sd.distribute_job(
         killed_once, data, str(tmp_path / "killed"), chunked=True, output=tmp_path / "out", compute_context=spark_ctx
     )
