@@ -136,7 +136,7 @@ def distribute_job(
         Write what ``func`` returns for each split (a pandas DataFrame, a pyarrow Table or RecordBatch,
         None, or an iterator of those) to this Parquet dataset (a path) or Delta table, from where it
         runs; the call then returns the output as a data source (its ``.report`` says what was written).
-        Not with ``reduce``. See :doc:`output`.
+        Not with ``reduce``. See the user guide's page "Results that stay distributed".
     mode : {"error", "overwrite", "append"}
         With ``output``: refuse an output that holds data (default), replace it, or add to it.
     partition_by : list of str, optional

@@ -149,7 +149,7 @@ def exec_job(
         dataset or Delta table from where it runs. With ``continue_on_failure=True`` the calls that
         succeeded are written and the results hold each call's rows written (or its TaskError), with
         the output's data source as their ``.output``; with False the output's data source is
-        returned. See :doc:`output`.
+        returned. See the user guide's page "Results that stay distributed".
 
     Returns
     -------

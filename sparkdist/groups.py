@@ -172,7 +172,7 @@ def exec_by(
         dataset or Delta table from where the group runs, as for :func:`sparkdist.distribute_job`.
         With ``continue_on_failure=True`` the groups that succeeded are written and each result
         holds its rows written (or its TaskError), with the output's data source as ``.output``;
-        with False the output's data source is returned. See :doc:`output`.
+        with False the output's data source is returned. See the user guide's page "Results that stay distributed".
 
     Returns
     -------
