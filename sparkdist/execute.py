@@ -217,9 +217,10 @@ def exec_job(
             return _finish(ctx.run_calls(work), func, names, once, continue_on_failure, console_output, n_calls)
         with out.writing():  # a failed (continue_on_failure=False), cancelled or interrupted job commits nothing
             records = ctx.run_calls(work)
+            ordered = sorted(records, key=lambda r: (r.call, r.where))  # once_per_executor: one call 0 each
             out.written(
-                (f"call {names[r.call]!r}" if names is not None else f"call {r.call}", r.call, r.value)
-                for r in records
+                (f"call {names[r.call]!r}" if names is not None else f"call {r.call}", i, r.value)
+                for i, r in enumerate(ordered)
                 if r.status == Status.OK
             )
             values = _finish(records, func, names, once, continue_on_failure, console_output, n_calls)

@@ -166,6 +166,18 @@ def test_partition_by_writes_hive_folders(ctx, events, tmp_path):
     want = scaled(pq.read_table(events).to_pandas())
     got = got.sort_values("x", ignore_index=True)
     assert got["g"].tolist() == want["g"].tolist() and got["y"].tolist() == want["y"].tolist()
+    # groups read from the hive folders the output has (no shuffle), written with their key
+    res = sd.exec_by(per_group, out, ["g"], output=tmp_path / "by_g", continue_on_failure=False, compute_context=ctx)
+    assert read(tmp_path / "by_g")[["g", "n"]].values.tolist() == [[0, 1334], [1, 1333], [2, 1333]]
+    assert res.report.rows == 3
+
+
+def test_spark_dataframe_input(spark, spark_ctx, events, tmp_path):
+    frame = spark.read.parquet(events)
+    out = sd.distribute_job(scaled, frame, output=tmp_path / "out", compute_context=spark_ctx)
+    got = read(tmp_path / "out").sort_values("x", ignore_index=True)
+    pd.testing.assert_frame_equal(got, scaled(pq.read_table(events).to_pandas()))
+    assert out.report.rows == 4000
 
 
 def test_partition_values_that_need_escaping(tmp_path):

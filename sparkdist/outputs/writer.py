@@ -8,7 +8,7 @@ sparkdist zip every Spark context ships), and the user's function inside it by v
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -93,9 +93,7 @@ def _tables(result: Any) -> Iterator[pa.Table]:
         yield result
     elif isinstance(result, pa.RecordBatch):
         yield pa.Table.from_batches([result])
-    elif isinstance(result, (Iterator, list, tuple)) or (
-        isinstance(result, Iterable) and not isinstance(result, (str, bytes, dict, pd.Series))
-    ):
+    elif isinstance(result, (Iterator, list, tuple)):
         for item in result:
             if isinstance(item, (Iterator, list, tuple)):
                 raise _wrong(item, "an item of the iterator it returned is itself an iterator")
