@@ -212,9 +212,8 @@ def exec_by(
         source = source.with_columns([*(k for k in key_names if k not in picked), *picked])
     _check_key_types(source, key_names)
     out = outputs.resolve(output, mode=mode, partition_by=partition_by, source=source)
-    key_types = [(k, source.arrow_schema().field(k).type) for k in key_names]
     task = _worker.GroupTask(
-        func=func if out is None else out.wrap(func, key_types),
+        func=func if out is None else out.wrap(func, [(k, source.arrow_schema().field(k).type) for k in key_names]),
         keys=key_names,
         args=tuple(args),
         kwargs=dict(kwargs),

@@ -384,6 +384,8 @@ def test_bad_arguments_fail_before_any_job(events, tmp_path, monkeypatch):
     (tmp_path / "file").write_text("x")
     with pytest.raises(sd.InvalidArgumentError, match="is a file"):
         sd.distribute_job(scaled, events, output=tmp_path / "file")
+    with pytest.raises(sd.InvalidArgumentError, match="names an old version"):
+        sd.distribute_job(scaled, events, output=sd.DeltaData(str(tmp_path / "t"), version=3))
     monkeypatch.setitem(sys.modules, "deltalake", None)
     with pytest.raises(sd.DependencyError, match=r"pip install 'sparkdist\[delta\]'"):
         sd.distribute_job(scaled, events, output=sd.DeltaData(str(tmp_path / "t")))

@@ -37,6 +37,11 @@ JOB_KEY = "sparkdist.job"
 class DeltaOutput(Output):
     def __init__(self, data: DeltaData, mode: str, partition_by: tuple[str, ...]) -> None:
         super().__init__(data.path, mode, partition_by)
+        if data.version is not None or data.timestamp is not None:
+            raise InvalidArgumentError(
+                f"output=DeltaData('{data.path}', version=/timestamp=...) names an old version, but a job writes a "
+                "new one: pass DeltaData(path) without version or timestamp"
+            )
         if not has_deltalake():
             raise DependencyError(
                 f"output=DeltaData('{data.path}') commits with the deltalake package on the driver (executors need "
