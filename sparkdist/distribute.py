@@ -141,6 +141,13 @@ def distribute_job(
     progress : bool, optional
         Show a progress bar while waiting (default: only in an interactive terminal or notebook).
 
+    Returns
+    -------
+    list, or one value with reduce, or Job
+        For a ``func`` returning ``R``: the per-split results in split order (``list[R]``); with
+        ``reduce``, the one reduced value (``R``); with ``wait=False``, a :class:`sparkdist.Job` of either
+        (``Job[list[R]]``, ``Job[R]``).
+
     Notes
     -----
     Splits without rows are skipped: ``func`` is never called with zero rows.

@@ -214,7 +214,10 @@ def exec_job(
 
     Returns
     -------
-    list (in call order), or dict (named calls, or ``once_per_executor``)
+    list (in call order), or dict (named calls, or ``once_per_executor``), or Job
+        For a ``func`` returning ``R``: ``list[R | TaskError]``, ``dict[K, R | TaskError]`` for
+        ``elem_args`` a dict with keys ``K``, ``dict[str, R | TaskError]`` with ``once_per_executor``;
+        with ``wait=False``, a :class:`sparkdist.Job` of it.
 
     Examples
     --------

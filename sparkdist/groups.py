@@ -153,9 +153,10 @@ def exec_by(
 
     Returns
     -------
-    GroupResults
+    GroupResults, or Job
         A list of :class:`GroupResult`, one per group, sorted by key; ``.to_dict()`` and
-        ``.to_pandas()`` give other views.
+        ``.to_pandas()`` give other views. ``GroupResults[R]`` for a ``func`` returning ``R``; with
+        ``wait=False``, a :class:`sparkdist.Job` of it.
 
     Examples
     --------

@@ -54,12 +54,15 @@ class PemaAlgorithm(Generic[R]):
     Iterative algorithms set ``max_iters`` above 1 and override :meth:`has_converged` and
     :meth:`initialize_iteration`; passes repeat until converged or ``max_iters``.
 
+    Subclass ``PemaAlgorithm[R]``, ``R`` being what :meth:`process_results` returns: it is what
+    :func:`pema_compute` returns to a type checker (``Any`` for a subclass of the bare ``PemaAlgorithm``).
+
     Examples
     --------
     RevoPemaR's classic ``PemaMean``:
 
     >>> import numpy as np, pandas as pd
-    >>> class PemaMean(PemaAlgorithm):
+    >>> class PemaMean(PemaAlgorithm[float]):
     ...     def __init__(self, column):
     ...         self.column = column
     ...     def initialize(self):
@@ -236,6 +239,11 @@ def pema_compute(
         the output is an interactive terminal or notebook.
     wait : bool, optional
         False returns a :class:`sparkdist.Job` at once; None uses the context's ``wait`` setting.
+
+    Returns
+    -------
+    What ``algo.process_results()`` returns after the last pass
+        ``R`` for a ``PemaAlgorithm[R]``; with ``wait=False``, a :class:`sparkdist.Job` of it (``Job[R]``).
     """
     algo = _check_algorithm(algo)
     if not isinstance(initialize, bool):
