@@ -155,7 +155,7 @@ def exec_job(
 def exec_job(
     func: Callable[..., Any],
     *args: Any,
-    elem_args: ElemArgs | Mapping[Any, Any] | None = None,
+    elem_args: Sequence[Any] | np.ndarray[Any, Any] | pd.Series[Any] | pd.Index[Any] | Mapping[Any, Any] | None = None,
     times_to_run: int | None = None,
     task_chunk_size: int | None = None,
     once_per_executor: bool = False,
