@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, overload
+from typing import Any, Literal, TypeVar, overload
 
 from sparkdist import _compat_libs, _explain, _serde, _worker, jobs, outputs
 from sparkdist._checks import check_bool, check_callable, name_of
@@ -16,6 +16,8 @@ from sparkdist.jobs import Job
 from sparkdist.sources import DataSource, as_data_source
 
 __all__ = ["distribute_job", "is_distributed_context"]
+
+R = TypeVar("R")  # what func returns
 
 
 def is_distributed_context(compute_context: ComputeContext | None = None, data: Any = None) -> bool:
@@ -45,42 +47,76 @@ def is_distributed_context(compute_context: ComputeContext | None = None, data: 
     return source is None or ctx.accepts(source)
 
 
+# The overloads say what comes back: func's results in a list, or one value with a reduce; in a Job with
+# wait=False. Written compactly so their differences show.
+# fmt: off
 @overload
 def distribute_job(
-    func: Callable[..., Any],
-    data: Any,
-    *args: Any,
-    reduce: Callable[[Any, Any], Any] | None = ...,
-    chunked: bool = ...,
-    columns: Sequence[str] | None = ...,
-    compute_context: ComputeContext | None = ...,
-    packages: Sequence[str] | None = ...,
-    wait: Literal[False],
-    progress: bool | None = ...,
-    output: Any = ...,
-    mode: str = ...,
-    partition_by: Sequence[str] | None = ...,
-    **kwargs: Any,
-) -> Job: ...
-
+    func: Callable[..., R], data: Any, *args: Any, reduce: None = ..., wait: Literal[True] | None = ...,
+    chunked: bool = ..., columns: Sequence[str] | None = ..., compute_context: ComputeContext | None = ...,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., output: None = ..., **kwargs: Any,
+) -> list[R]: ...
 
 @overload
 def distribute_job(
-    func: Callable[..., Any],
-    data: Any,
-    *args: Any,
-    reduce: Callable[[Any, Any], Any] | None = ...,
-    chunked: bool = ...,
-    columns: Sequence[str] | None = ...,
-    compute_context: ComputeContext | None = ...,
-    packages: Sequence[str] | None = ...,
-    wait: bool | None = ...,
-    progress: bool | None = ...,
-    output: Any = ...,
-    mode: str = ...,
-    partition_by: Sequence[str] | None = ...,
-    **kwargs: Any,
-) -> Any: ...
+    func: Callable[..., R], data: Any, *args: Any, reduce: Callable[[R, R], R], wait: Literal[True] | None = ...,
+    chunked: bool = ..., columns: Sequence[str] | None = ..., compute_context: ComputeContext | None = ...,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., output: None = ..., **kwargs: Any,
+) -> R: ...
+
+@overload
+def distribute_job(
+    func: Callable[..., R], data: Any, *args: Any, reduce: None = ..., wait: Literal[False],
+    chunked: bool = ..., columns: Sequence[str] | None = ..., compute_context: ComputeContext | None = ...,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., output: None = ..., **kwargs: Any,
+) -> Job[list[R]]: ...
+
+@overload
+def distribute_job(
+    func: Callable[..., R], data: Any, *args: Any, reduce: Callable[[R, R], R], wait: Literal[False],
+    chunked: bool = ..., columns: Sequence[str] | None = ..., compute_context: ComputeContext | None = ...,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., output: None = ..., **kwargs: Any,
+) -> Job[R]: ...
+
+@overload
+def distribute_job(
+    func: Callable[..., R], data: Any, *args: Any, reduce: None = ..., wait: bool | None,
+    chunked: bool = ..., columns: Sequence[str] | None = ..., compute_context: ComputeContext | None = ...,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., output: None = ..., **kwargs: Any,
+) -> list[R] | Job[list[R]]: ...
+
+@overload
+def distribute_job(
+    func: Callable[..., R], data: Any, *args: Any, reduce: Callable[[R, R], R], wait: bool | None,
+    chunked: bool = ..., columns: Sequence[str] | None = ..., compute_context: ComputeContext | None = ...,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., output: None = ..., **kwargs: Any,
+) -> R | Job[R]: ...
+
+# with output=: the output's data source (a Job of it with wait=False)
+@overload
+def distribute_job(
+    func: Callable[..., Any], data: Any, *args: Any, output: outputs.OutputArg, wait: Literal[True] | None = ...,
+    mode: outputs.Mode = ..., partition_by: Sequence[str] | str | None = ..., reduce: None = ..., chunked: bool = ...,
+    columns: Sequence[str] | None = ..., compute_context: ComputeContext | None = ...,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., **kwargs: Any,
+) -> DataSource: ...
+
+@overload
+def distribute_job(
+    func: Callable[..., Any], data: Any, *args: Any, output: outputs.OutputArg, wait: Literal[False],
+    mode: outputs.Mode = ..., partition_by: Sequence[str] | str | None = ..., reduce: None = ..., chunked: bool = ...,
+    columns: Sequence[str] | None = ..., compute_context: ComputeContext | None = ...,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., **kwargs: Any,
+) -> Job[DataSource]: ...
+
+@overload
+def distribute_job(
+    func: Callable[..., Any], data: Any, *args: Any, output: outputs.OutputArg, wait: bool | None,
+    mode: outputs.Mode = ..., partition_by: Sequence[str] | str | None = ..., reduce: None = ..., chunked: bool = ...,
+    columns: Sequence[str] | None = ..., compute_context: ComputeContext | None = ...,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., **kwargs: Any,
+) -> DataSource | Job[DataSource]: ...
+# fmt: on
 
 
 def distribute_job(
@@ -96,7 +132,7 @@ def distribute_job(
     progress: bool | None = None,
     output: Any = None,
     mode: str = "error",
-    partition_by: Sequence[str] | None = None,
+    partition_by: Sequence[str] | str | None = None,
     **kwargs: Any,
 ) -> Any:
     """Call ``func(split, *args, **kwargs)`` once per split of ``data``, in parallel.
@@ -141,6 +177,14 @@ def distribute_job(
         With ``output``: refuse an output that holds data (default), replace it, or add to it.
     partition_by : list of str, optional
         With ``output``: write hive folders (``col=value/``) of these columns.
+
+    Returns
+    -------
+    list, or one value with reduce, or Job
+        For a ``func`` returning ``R``: the per-split results in split order (``list[R]``); with
+        ``reduce``, the one reduced value (``R``); with ``wait=False``, a :class:`sparkdist.Job` of either
+        (``Job[list[R]]``, ``Job[R]``). With ``output``: the output's data source (``ParquetData`` or
+        ``DeltaData``), or a Job of it.
 
     Notes
     -----

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, cast, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar, cast, overload
 
 from sparkdist import _compat_libs, _options, _serde, _worker, jobs, outputs
 from sparkdist._checks import check_bool, check_callable, check_positive_int, check_seed, name_of
@@ -12,13 +12,20 @@ from sparkdist._console import check_progress
 from sparkdist._current import resolve_context
 from sparkdist._protocol import CallRecord, Status, task_error
 from sparkdist.context import CallWork, ComputeContext
-from sparkdist.errors import ArgumentTypeError, InvalidArgumentError, JobError, SparkDistError
+from sparkdist.errors import ArgumentTypeError, InvalidArgumentError, JobError, SparkDistError, TaskError
 from sparkdist.jobs import Job
 
 if TYPE_CHECKING:
     import numpy as np
+    import pandas as pd
+
+    #: What elem_args can be besides a dict: one entry per call
+    ElemArgs: TypeAlias = Sequence[Any] | np.ndarray[Any, Any] | pd.Series[Any] | pd.Index[Any]
 
 __all__ = ["exec_job", "task_rng"]
+
+R = TypeVar("R")  # what func returns
+K = TypeVar("K")  # the names of named calls (elem_args a dict)
 
 
 def task_rng() -> np.random.Generator:
@@ -38,54 +45,128 @@ def task_rng() -> np.random.Generator:
     return cast("np.random.Generator", rng)
 
 
+# The overloads say what comes back: a list, or a dict for named calls (elem_args a dict) and for
+# once_per_executor, each slot the call's result or its TaskError; in a Job with wait=False. Each family
+# ends with wait=<a bool> (either); elem_args keeps one type within a family, so an argument typed with Any
+# (a pandas Series[Any]) still picks one. Written compactly so their differences show.
+# fmt: off
 @overload
 def exec_job(
-    func: Callable[..., Any],
-    *args: Any,
-    elem_args: Sequence[Any] | Mapping[Any, Any] | None = ...,
-    times_to_run: int | None = ...,
-    task_chunk_size: int | None = ...,
-    once_per_executor: bool = ...,
-    rng_seed: int | None = ...,
-    continue_on_failure: bool = ...,
-    console_output: bool = ...,
-    compute_context: ComputeContext | None = ...,
-    packages: Sequence[str] | None = ...,
+    func: Callable[..., R], *args: Any,
+    elem_args: ElemArgs | None = ..., once_per_executor: Literal[False] = ...,
+    wait: Literal[True] | None = ...,
+    times_to_run: int | None = ..., task_chunk_size: int | None = ..., rng_seed: int | None = ...,
+    continue_on_failure: bool = ..., console_output: bool = ..., compute_context: ComputeContext | None = ...,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., output: None = ..., **kwargs: Any,
+) -> list[R | TaskError]: ...
+
+@overload
+def exec_job(
+    func: Callable[..., R], *args: Any,
+    elem_args: ElemArgs | None = ..., once_per_executor: Literal[False] = ...,
     wait: Literal[False],
-    progress: bool | None = ...,
-    output: Any = ...,
-    mode: str = ...,
-    partition_by: Sequence[str] | None = ...,
-    **kwargs: Any,
-) -> Job: ...
-
+    times_to_run: int | None = ..., task_chunk_size: int | None = ..., rng_seed: int | None = ...,
+    continue_on_failure: bool = ..., console_output: bool = ..., compute_context: ComputeContext | None = ...,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., output: None = ..., **kwargs: Any,
+) -> Job[list[R | TaskError]]: ...
 
 @overload
 def exec_job(
-    func: Callable[..., Any],
-    *args: Any,
-    elem_args: Sequence[Any] | Mapping[Any, Any] | None = ...,
-    times_to_run: int | None = ...,
-    task_chunk_size: int | None = ...,
-    once_per_executor: bool = ...,
-    rng_seed: int | None = ...,
-    continue_on_failure: bool = ...,
-    console_output: bool = ...,
-    compute_context: ComputeContext | None = ...,
-    packages: Sequence[str] | None = ...,
+    func: Callable[..., R], *args: Any,
+    elem_args: ElemArgs | None = ..., once_per_executor: Literal[False] = ...,
+    wait: bool | None,
+    times_to_run: int | None = ..., task_chunk_size: int | None = ..., rng_seed: int | None = ...,
+    continue_on_failure: bool = ..., console_output: bool = ..., compute_context: ComputeContext | None = ...,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., output: None = ..., **kwargs: Any,
+) -> list[R | TaskError] | Job[list[R | TaskError]]: ...
+
+@overload
+def exec_job(
+    func: Callable[..., R], *args: Any,
+    elem_args: Mapping[K, Any], once_per_executor: Literal[False] = ...,
+    wait: Literal[True] | None = ...,
+    times_to_run: int | None = ..., task_chunk_size: int | None = ..., rng_seed: int | None = ...,
+    continue_on_failure: bool = ..., console_output: bool = ..., compute_context: ComputeContext | None = ...,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., output: None = ..., **kwargs: Any,
+) -> dict[K, R | TaskError]: ...
+
+@overload
+def exec_job(
+    func: Callable[..., R], *args: Any,
+    elem_args: Mapping[K, Any], once_per_executor: Literal[False] = ...,
+    wait: Literal[False],
+    times_to_run: int | None = ..., task_chunk_size: int | None = ..., rng_seed: int | None = ...,
+    continue_on_failure: bool = ..., console_output: bool = ..., compute_context: ComputeContext | None = ...,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., output: None = ..., **kwargs: Any,
+) -> Job[dict[K, R | TaskError]]: ...
+
+@overload
+def exec_job(
+    func: Callable[..., R], *args: Any,
+    elem_args: Mapping[K, Any], once_per_executor: Literal[False] = ...,
+    wait: bool | None,
+    times_to_run: int | None = ..., task_chunk_size: int | None = ..., rng_seed: int | None = ...,
+    continue_on_failure: bool = ..., console_output: bool = ..., compute_context: ComputeContext | None = ...,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., output: None = ..., **kwargs: Any,
+) -> dict[K, R | TaskError] | Job[dict[K, R | TaskError]]: ...
+
+@overload
+def exec_job(
+    func: Callable[..., R], *args: Any,
+    elem_args: ElemArgs | Mapping[Any, Any] | None = ..., once_per_executor: Literal[True],
+    wait: Literal[True] | None = ...,
+    times_to_run: int | None = ..., task_chunk_size: int | None = ..., rng_seed: int | None = ...,
+    continue_on_failure: bool = ..., console_output: bool = ..., compute_context: ComputeContext | None = ...,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., output: None = ..., **kwargs: Any,
+) -> dict[str, R | TaskError]: ...
+
+@overload
+def exec_job(
+    func: Callable[..., R], *args: Any,
+    elem_args: ElemArgs | Mapping[Any, Any] | None = ..., once_per_executor: Literal[True],
+    wait: Literal[False],
+    times_to_run: int | None = ..., task_chunk_size: int | None = ..., rng_seed: int | None = ...,
+    continue_on_failure: bool = ..., console_output: bool = ..., compute_context: ComputeContext | None = ...,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., output: None = ..., **kwargs: Any,
+) -> Job[dict[str, R | TaskError]]: ...
+
+@overload
+def exec_job(
+    func: Callable[..., R], *args: Any,
+    elem_args: ElemArgs | Mapping[Any, Any] | None = ..., once_per_executor: Literal[True],
+    wait: bool | None,
+    times_to_run: int | None = ..., task_chunk_size: int | None = ..., rng_seed: int | None = ...,
+    continue_on_failure: bool = ..., console_output: bool = ..., compute_context: ComputeContext | None = ...,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., output: None = ..., **kwargs: Any,
+) -> dict[str, R | TaskError] | Job[dict[str, R | TaskError]]: ...
+
+@overload
+def exec_job(
+    func: Callable[..., R], *args: Any,
+    elem_args: ElemArgs | Mapping[Any, Any] | None = ..., once_per_executor: bool,
     wait: bool | None = ...,
-    progress: bool | None = ...,
-    output: Any = ...,
-    mode: str = ...,
-    partition_by: Sequence[str] | None = ...,
-    **kwargs: Any,
+    times_to_run: int | None = ..., task_chunk_size: int | None = ..., rng_seed: int | None = ...,
+    continue_on_failure: bool = ..., console_output: bool = ..., compute_context: ComputeContext | None = ...,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., output: None = ..., **kwargs: Any,
+) -> list[R | TaskError] | dict[Any, R | TaskError] | Job[list[R | TaskError]] | Job[dict[Any, R | TaskError]]: ...
+
+# with output=: each call's rows written (or its TaskError) with .output, or the output's data source
+@overload
+def exec_job(
+    func: Callable[..., Any], *args: Any, output: outputs.OutputArg,
+    mode: outputs.Mode = ..., partition_by: Sequence[str] | str | None = ...,
+    elem_args: ElemArgs | Mapping[Any, Any] | None = ..., once_per_executor: bool = ..., wait: bool | None = ...,
+    times_to_run: int | None = ..., task_chunk_size: int | None = ..., rng_seed: int | None = ...,
+    continue_on_failure: bool = ..., console_output: bool = ..., compute_context: ComputeContext | None = ...,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., **kwargs: Any,
 ) -> Any: ...
+# fmt: on
 
 
 def exec_job(
     func: Callable[..., Any],
     *args: Any,
-    elem_args: Sequence[Any] | Mapping[Any, Any] | None = None,
+    elem_args: Sequence[Any] | np.ndarray[Any, Any] | pd.Series[Any] | pd.Index[Any] | Mapping[Any, Any] | None = None,
     times_to_run: int | None = None,
     task_chunk_size: int | None = None,
     once_per_executor: bool = False,
@@ -98,7 +179,7 @@ def exec_job(
     progress: bool | None = None,
     output: Any = None,
     mode: str = "error",
-    partition_by: Sequence[str] | None = None,
+    partition_by: Sequence[str] | str | None = None,
     **kwargs: Any,
 ) -> Any:
     """Run many independent calls of ``func`` as one job (RevoScaleR's ``rxExec``).
@@ -153,7 +234,10 @@ def exec_job(
 
     Returns
     -------
-    list (in call order), or dict (named calls, or ``once_per_executor``)
+    list (in call order), or dict (named calls, or ``once_per_executor``), or Job
+        For a ``func`` returning ``R``: ``list[R | TaskError]``, ``dict[K, R | TaskError]`` for
+        ``elem_args`` a dict with keys ``K``, ``dict[str, R | TaskError]`` with ``once_per_executor``;
+        with ``wait=False``, a :class:`sparkdist.Job` of it.
 
     Examples
     --------
@@ -193,8 +277,9 @@ def exec_job(
         stop_on_failure=not continue_on_failure,
         result_limit=ctx.max_result_size,
     )
-    if n_calls == 0:
-        return {} if names is not None else []
+    if n_calls == 0:  # no Spark job, but a Job all the same when not waiting
+        empty: dict[Any, Any] | list[Any] = {} if names is not None else []
+        return jobs.run(f"exec_job({name_of(func)})", ctx, lambda: empty, wait=waiting, progress=False, unit="call")
     work = CallWork(
         batch,
         _pickle_batch(batch) if ctx.ships_work else b"",

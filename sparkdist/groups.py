@@ -12,7 +12,7 @@ import inspect
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 from sparkdist import _compat_libs, _options, _serde, _worker, jobs, outputs
 from sparkdist._checks import check_bool, check_callable, check_columns, check_seed, name_of
@@ -21,7 +21,7 @@ from sparkdist._current import resolve_context
 from sparkdist._grouping import Chooser, group_in_driver, order
 from sparkdist._protocol import GroupRecord, Status, task_error
 from sparkdist.context import CallWork, ComputeContext, GroupWork
-from sparkdist.errors import ArgumentTypeError, InvalidArgumentError, JobError
+from sparkdist.errors import ArgumentTypeError, InvalidArgumentError, JobError, TaskError
 from sparkdist.jobs import Job
 from sparkdist.sources import DataSource, as_data_source
 
@@ -31,14 +31,17 @@ if TYPE_CHECKING:
 __all__ = ["GroupResult", "GroupResults", "exec_by"]
 
 
+R = TypeVar("R")  # what the function returns for a group
+
+
 @dataclass(frozen=True)
-class GroupResult:
+class GroupResult(Generic[R]):
     """The outcome of one group: its ``keys`` (``{key column: value}``), the function's ``result``
     (a :class:`sparkdist.TaskError` when it failed) and its ``status``: "OK", or the error's type and
-    message."""
+    message. ``GroupResult[R]``: ``result`` is an ``R | TaskError`` to a type checker."""
 
     keys: dict[str, Any]
-    result: Any
+    result: R | TaskError
     status: str
 
     @property
@@ -47,13 +50,14 @@ class GroupResult:
         return self.status == "OK"
 
 
-class GroupResults(list[GroupResult]):
+class GroupResults(list[GroupResult[R]]):
     """exec_by's result: one :class:`GroupResult` per group, sorted by key (nulls first, as Spark sorts).
-    With ``output=``, ``.output`` is the data source of what the job wrote (each result: rows written)."""
+    ``GroupResults[R]`` holds ``GroupResult[R]`` items, R being what the function returns. With
+    ``output=``, ``.output`` is the data source of what the job wrote (each result: rows written)."""
 
     output: DataSource | None = None
 
-    def to_dict(self) -> dict[tuple[Any, ...], Any]:
+    def to_dict(self) -> dict[tuple[Any, ...], R | TaskError]:
         """``{key values as a tuple: result}``, in key order."""
         return {tuple(g.keys.values()): g.result for g in self}
 
@@ -66,50 +70,46 @@ class GroupResults(list[GroupResult]):
         return frame
 
 
+# The overloads say what comes back: GroupResults of what func returns; in a Job with wait=False.
+# fmt: off
 @overload
 def exec_by(
-    func: Callable[..., Any],
-    data: Any,
-    keys: Sequence[str] | str,
-    *args: Any,
-    filter: Callable[[pd.DataFrame], pd.DataFrame] | None = ...,
-    chunked: bool = ...,
-    columns: Sequence[str] | None = ...,
-    continue_on_failure: bool = ...,
-    rng_seed: int | None = ...,
-    console_output: bool = ...,
-    compute_context: ComputeContext | None = ...,
-    packages: Sequence[str] | None = ...,
-    wait: Literal[False],
-    progress: bool | None = ...,
-    output: Any = ...,
-    mode: str = ...,
-    partition_by: Sequence[str] | None = ...,
-    **kwargs: Any,
-) -> Job: ...
-
+    func: Callable[..., R], data: Any, keys: Sequence[str] | str, *args: Any, wait: Literal[True] | None = ...,
+    filter: Callable[[pd.DataFrame], pd.DataFrame] | None = ..., chunked: bool = ...,
+    columns: Sequence[str] | None = ..., continue_on_failure: bool = ..., rng_seed: int | None = ...,
+    console_output: bool = ..., compute_context: ComputeContext | None = ..., packages: Sequence[str] | None = ...,
+    progress: bool | None = ..., output: None = ..., **kwargs: Any,
+) -> GroupResults[R]: ...
 
 @overload
 def exec_by(
-    func: Callable[..., Any],
-    data: Any,
-    keys: Sequence[str] | str,
-    *args: Any,
-    filter: Callable[[pd.DataFrame], pd.DataFrame] | None = ...,
-    chunked: bool = ...,
-    columns: Sequence[str] | None = ...,
-    continue_on_failure: bool = ...,
-    rng_seed: int | None = ...,
-    console_output: bool = ...,
-    compute_context: ComputeContext | None = ...,
-    packages: Sequence[str] | None = ...,
-    wait: bool | None = ...,
-    progress: bool | None = ...,
-    output: Any = ...,
-    mode: str = ...,
-    partition_by: Sequence[str] | None = ...,
-    **kwargs: Any,
+    func: Callable[..., R], data: Any, keys: Sequence[str] | str, *args: Any, wait: Literal[False],
+    filter: Callable[[pd.DataFrame], pd.DataFrame] | None = ..., chunked: bool = ...,
+    columns: Sequence[str] | None = ..., continue_on_failure: bool = ..., rng_seed: int | None = ...,
+    console_output: bool = ..., compute_context: ComputeContext | None = ..., packages: Sequence[str] | None = ...,
+    progress: bool | None = ..., output: None = ..., **kwargs: Any,
+) -> Job[GroupResults[R]]: ...
+
+@overload
+def exec_by(
+    func: Callable[..., R], data: Any, keys: Sequence[str] | str, *args: Any, wait: bool | None,
+    filter: Callable[[pd.DataFrame], pd.DataFrame] | None = ..., chunked: bool = ...,
+    columns: Sequence[str] | None = ..., continue_on_failure: bool = ..., rng_seed: int | None = ...,
+    console_output: bool = ..., compute_context: ComputeContext | None = ..., packages: Sequence[str] | None = ...,
+    progress: bool | None = ..., output: None = ..., **kwargs: Any,
+) -> GroupResults[R] | Job[GroupResults[R]]: ...
+
+# with output=: each group's rows written (or its TaskError) with .output, or the output's data source
+@overload
+def exec_by(
+    func: Callable[..., Any], data: Any, keys: Sequence[str] | str, *args: Any, output: outputs.OutputArg,
+    mode: outputs.Mode = ..., partition_by: Sequence[str] | str | None = ..., wait: bool | None = ...,
+    filter: Callable[[pd.DataFrame], pd.DataFrame] | None = ..., chunked: bool = ...,
+    columns: Sequence[str] | None = ..., continue_on_failure: bool = ..., rng_seed: int | None = ...,
+    console_output: bool = ..., compute_context: ComputeContext | None = ..., packages: Sequence[str] | None = ...,
+    progress: bool | None = ..., **kwargs: Any,
 ) -> Any: ...
+# fmt: on
 
 
 def exec_by(
@@ -129,7 +129,7 @@ def exec_by(
     progress: bool | None = None,
     output: Any = None,
     mode: str = "error",
-    partition_by: Sequence[str] | None = None,
+    partition_by: Sequence[str] | str | None = None,
     **kwargs: Any,
 ) -> Any:
     """Call ``func(keys, group, *args, **kwargs)`` once per group of rows sharing the values of the
@@ -176,9 +176,10 @@ def exec_by(
 
     Returns
     -------
-    GroupResults
+    GroupResults, or Job
         A list of :class:`GroupResult`, one per group, sorted by key; ``.to_dict()`` and
-        ``.to_pandas()`` give other views.
+        ``.to_pandas()`` give other views. ``GroupResults[R]`` for a ``func`` returning ``R``; with
+        ``wait=False``, a :class:`sparkdist.Job` of it.
 
     Examples
     --------
@@ -343,18 +344,20 @@ def _label(names: tuple[str, ...], keys: tuple[Any, ...]) -> str:
     return "group " + ", ".join(f"{k}={v!r}" for k, v in zip(names, keys, strict=True))
 
 
-def _with_output(results: GroupResults, source: DataSource, continue_on_failure: bool) -> Any:
+def _with_output(results: GroupResults[Any], source: DataSource, continue_on_failure: bool) -> Any:
     """Under ``output=``: the source alone, or each group's rows written (or TaskError) and ``.output``."""
     if not continue_on_failure:
         return source
-    done = GroupResults(GroupResult(g.keys, g.result.rows if g.ok else g.result, g.status) for g in results)
+    done: GroupResults[int] = GroupResults(
+        GroupResult(g.keys, g.result if isinstance(g.result, TaskError) else g.result.rows, g.status) for g in results
+    )
     done.output = source
     return done
 
 
-def _finish(records: list[GroupRecord], task: _worker.GroupTask, continue_on_failure: bool) -> GroupResults:
+def _finish(records: list[GroupRecord], task: _worker.GroupTask, continue_on_failure: bool) -> GroupResults[Any]:
     records = sorted(records, key=lambda r: order(r.keys))
-    out = GroupResults()
+    out: GroupResults[Any] = GroupResults()
     failures = 0
     for r in records:
         keys = dict(zip(task.keys, r.keys, strict=True))

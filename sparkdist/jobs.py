@@ -24,7 +24,7 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sparkdist._console import ProgressBar, catch_ctrl_c
 from sparkdist.errors import ArgumentTypeError, SparkDistError
@@ -37,12 +37,12 @@ __all__ = ["Job", "JobTimeoutError", "as_completed", "get_jobs"]
 QUEUED, RUNNING, FINISHED, FAILED, CANCELED = "queued", "running", "finished", "failed", "canceled"
 
 _counter = itertools.count(1)
-_registry: list[Job] = []
+_registry: list[Job[Any]] = []
 _registry_lock = threading.Lock()
 #: How many ended jobs :func:`get_jobs` keeps (with their results); jobs still running are all kept.
 KEEP_ENDED = 100
 _output_sink: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("sparkdist_output", default=None)
-_current_job: contextvars.ContextVar[Job | None] = contextvars.ContextVar("sparkdist_job", default=None)
+_current_job: contextvars.ContextVar[Job[Any] | None] = contextvars.ContextVar("sparkdist_job", default=None)
 
 
 class JobTimeoutError(SparkDistError, concurrent.futures.TimeoutError):
@@ -64,13 +64,19 @@ def _job_threads() -> concurrent.futures.ThreadPoolExecutor:
         return _executor
 
 
-class Job(concurrent.futures.Future):  # type: ignore[type-arg]
+T = TypeVar("T")  # what a Job's result() returns
+
+
+class Job(concurrent.futures.Future[T]):
     """A submitted sparkdist call: a :class:`concurrent.futures.Future`, so ``concurrent.futures.wait``,
     ``concurrent.futures.as_completed`` and ``asyncio.wrap_future`` take it. Returned by
     ``distribute_job``, ``exec_job`` and ``pema_compute`` with ``wait=False``; listed by :func:`get_jobs`.
 
     Unlike a plain Future, :meth:`cancel` also stops a job that is already running: its Spark work is
     interrupted (by job tag), LocalParallel's worker processes are ended.
+
+    ``Job[T]`` is generic in what :meth:`result` returns: ``distribute_job(f, data, wait=False)`` with ``f``
+    returning ``float`` is a ``Job[list[float]]`` to a type checker.
 
     >>> import asyncio, concurrent.futures, sparkdist as sd
     >>> job = sd.exec_job(pow, 2, elem_args=[1, 2, 3], wait=False)
@@ -97,7 +103,7 @@ class Job(concurrent.futures.Future):  # type: ignore[type-arg]
 
     # -- concurrent.futures.Future, with sparkdist's errors ---------------------------------------
 
-    def result(self, timeout: float | None = None) -> Any:
+    def result(self, timeout: float | None = None) -> T:
         """The call's return value; raises its exception, CancelledError, or JobTimeoutError."""
         try:
             return super().result(timeout)
@@ -236,7 +242,7 @@ def _prune_registry() -> None:
             _registry[:] = [job for job in _registry if id(job) not in drop]
 
 
-def _keep_cancelling(job: Job, seconds: float = 60.0) -> None:
+def _keep_cancelling(job: Job[Any], seconds: float = 60.0) -> None:
     """Interrupt the job's work now and again until it has ended: work submitted just after a
     cancel (a Spark job still being planned) is stopped too. Runs in its own thread."""
 
@@ -251,14 +257,14 @@ def _keep_cancelling(job: Job, seconds: float = 60.0) -> None:
     threading.Thread(target=loop, name=f"{job.id}-cancel", daemon=True).start()
 
 
-def get_jobs() -> list[Job]:
+def get_jobs() -> list[Job[Any]]:
     """This process's jobs, newest first: all that are still running and the last ``KEEP_ENDED``
     (100) that ended, also those whose session has since stopped."""
     with _registry_lock:
         return list(reversed(_registry))
 
 
-def as_completed(jobs: Iterable[Job], timeout: float | None = None) -> Iterator[Job]:
+def as_completed(jobs: Iterable[Job[T]], timeout: float | None = None) -> Iterator[Job[T]]:
     """Yield the jobs as they end, in the order they end (``concurrent.futures.as_completed``, with a
     :class:`JobTimeoutError` when ``timeout`` passes first)."""
     pending = list(jobs)
@@ -301,7 +307,7 @@ def run(
     """Run ``fn`` as a job: inline when waiting (Ctrl-C cancels its Spark work), else on a job thread."""
     if _current_job.get() is not None:  # a call made from inside a running job belongs to that job
         return fn()
-    job = Job(description, context)
+    job: Job[Any] = Job(description, context)
     if not wait:
         _job_threads().submit(contextvars.copy_context().run, job._run, fn)
         return job
@@ -336,7 +342,7 @@ def run(
     return result
 
 
-def _interrupt(job: Job) -> None:
+def _interrupt(job: Job[Any]) -> None:
     """Ctrl-C during a waiting call: the job is canceled (its Spark work interrupted from another thread)."""
     job._cancel_requested = True
     _keep_cancelling(job)

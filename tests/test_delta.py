@@ -132,6 +132,16 @@ def test_time_travel_by_timestamp(ctx, history):
     assert as_text.pinned_version == 1
 
 
+def test_a_time_before_the_first_commit_is_an_error_not_version_0(history):
+    """deltalake's load_as_version gives version 0 for any earlier time; Spark's timestampAsOf refuses it."""
+    first = min(h["timestamp"] for h in DeltaTable(history).history())
+    before = datetime.datetime.fromtimestamp(first / 1000 - 3600, tz=datetime.timezone.utc)
+    with pytest.raises(sd.DataNotFoundError, match="has no version at or before .*committed at"):
+        _ = sd.DeltaData(history, timestamp=before).pinned_version
+    with pytest.raises(sd.DataNotFoundError, match="has no version at or before"):
+        _ = sd.DeltaData(history, timestamp="2001-01-01T00:00:00").pinned_version
+
+
 def test_deletion_vectors(ctx, dv_table):
     src = sd.DeltaData(dv_table)
     report = src.validate(ctx)

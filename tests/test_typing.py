@@ -12,8 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "tests" / "typing" / "user_script.py"
 REVEALED = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+): note: Revealed type is \"(?P<type>.*)\"$")
@@ -53,11 +51,6 @@ def expected_types() -> dict[int, str]:
     return out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="distribute_job, exec_job, exec_by, Job, GroupResults and pema_compute are typed Any/unparametrised "
-    "until the generic result types land (issue 23, after issue 21's restructuring of jobs and groups)",
-)
 def test_mypy_reveals_the_result_types_and_catches_misuse() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--warn-unused-ignores", "--ignore-missing-imports",
@@ -68,7 +61,7 @@ def test_mypy_reveals_the_result_types_and_catches_misuse() -> None:
     revealed = {int(m["line"]): normalize(m["type"]) for m in map(REVEALED.match, out.stdout.splitlines()) if m}
     errors = [line for line in out.stdout.splitlines() if ERROR.match(line)]
     want = expected_types()
-    assert len(want) >= 15
+    assert len(want) >= 40
     wrong = {line: (revealed.get(line), want[line]) for line in want if revealed.get(line) != want[line]}
     assert not wrong, "\n".join(f"line {n}: mypy reveals {got!r}, expected {exp!r}" for n, (got, exp) in wrong.items())
     assert not errors, "\n".join(errors)

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from sparkdist.outputs.api import Output, OutputDict, OutputList, resolve, with_output
+from sparkdist.outputs.api import Mode, Output, OutputArg, OutputDict, OutputList, resolve, with_output
 from sparkdist.outputs.records import WriteReport
 
-__all__ = ["Output", "OutputDict", "OutputList", "WriteReport", "resolve", "with_output"]
+__all__ = ["Mode", "Output", "OutputArg", "OutputDict", "OutputList", "WriteReport", "resolve", "with_output"]

@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 from sparkdist import jobs
 from sparkdist.errors import ArgumentTypeError, InvalidArgumentError
@@ -31,11 +31,15 @@ from sparkdist.sources import DataSource, DeltaData, ParquetData
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["MODES", "Output", "OutputDict", "OutputList", "Unit", "resolve", "with_output"]
+__all__ = ["MODES", "Mode", "Output", "OutputArg", "OutputDict", "OutputList", "Unit", "resolve", "with_output"]
 
 log = logging.getLogger("sparkdist")
 
 MODES = ("error", "overwrite", "append")
+#: What ``mode=`` takes.
+Mode = Literal["error", "overwrite", "append"]
+#: What ``output=`` takes: a path (a Parquet dataset's folder), a ParquetData or a DeltaData.
+OutputArg = Union[str, "os.PathLike[str]", ParquetData, DeltaData]
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import contextlib
 import copy
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 from sparkdist import jobs
 from sparkdist._console import check_progress
@@ -14,6 +14,7 @@ from sparkdist._current import resolve_context
 from sparkdist.context import ComputeContext
 from sparkdist.distribute import distribute_job
 from sparkdist.errors import ArgumentTypeError, EmptyDataError, InvalidArgumentError, SparkDistError
+from sparkdist.jobs import Job
 from sparkdist.sources import DataSource, PandasData, SparkData, as_data_source
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["DataInfo", "PemaAlgorithm", "pema_compute"]
 
 _REQUIRED = ("initialize", "process_data", "update_results", "process_results")
+R = TypeVar("R")  # what an algorithm's process_results returns
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class DataInfo:
             raise ArgumentTypeError(f"{algorithm} needs numeric columns: {kinds}")
 
 
-class PemaAlgorithm:
+class PemaAlgorithm(Generic[R]):
     """Base class of external-memory algorithms: subclass it and override the methods below.
 
     The object is initialized, fed the data chunk by chunk (:meth:`process_data`), merged with its
@@ -52,12 +54,15 @@ class PemaAlgorithm:
     Iterative algorithms set ``max_iters`` above 1 and override :meth:`has_converged` and
     :meth:`initialize_iteration`; passes repeat until converged or ``max_iters``.
 
+    Subclass ``PemaAlgorithm[R]``, ``R`` being what :meth:`process_results` returns: it is what
+    :func:`pema_compute` returns to a type checker (``Any`` for a subclass of the bare ``PemaAlgorithm``).
+
     Examples
     --------
     RevoPemaR's classic ``PemaMean``:
 
     >>> import numpy as np, pandas as pd
-    >>> class PemaMean(PemaAlgorithm):
+    >>> class PemaMean(PemaAlgorithm[float]):
     ...     def __init__(self, column):
     ...         self.column = column
     ...     def initialize(self):
@@ -97,8 +102,8 @@ class PemaAlgorithm:
         """Merge another object's fields (computed on other data) into this one's."""
         raise NotImplementedError
 
-    def process_results(self) -> Any:
-        """Return the result from the merged fields."""
+    def process_results(self) -> R:
+        """Return the result from the merged fields (an ``R``, for a ``PemaAlgorithm[R]``)."""
         raise NotImplementedError
 
     def vars_to_use(self) -> list[str] | None:
@@ -116,11 +121,11 @@ class PemaAlgorithm:
         """Iterative algorithms: reset the per-pass fields before each pass."""
 
 
-def _where(algo: PemaAlgorithm, method: str) -> str:
+def _where(algo: PemaAlgorithm[Any], method: str) -> str:
     return f"{type(algo).__name__}.{method}"
 
 
-def _call(algo: PemaAlgorithm, method: str, *args: Any) -> Any:
+def _call(algo: PemaAlgorithm[Any], method: str, *args: Any) -> Any:
     try:
         return getattr(algo, method)(*args)
     except Exception as err:
@@ -129,7 +134,7 @@ def _call(algo: PemaAlgorithm, method: str, *args: Any) -> Any:
         raise
 
 
-def _process_split(chunks: Any, template: PemaAlgorithm) -> PemaAlgorithm:
+def _process_split(chunks: Any, template: PemaAlgorithm[Any]) -> PemaAlgorithm[Any]:
     """Runs on a worker: a fresh copy of the template absorbs one split, chunk by chunk."""
     algo = copy.deepcopy(template)  # in-process contexts share the template object
     for chunk in chunks:
@@ -137,12 +142,12 @@ def _process_split(chunks: Any, template: PemaAlgorithm) -> PemaAlgorithm:
     return algo
 
 
-def _merge(a: PemaAlgorithm, b: PemaAlgorithm) -> PemaAlgorithm:
+def _merge(a: PemaAlgorithm[Any], b: PemaAlgorithm[Any]) -> PemaAlgorithm[Any]:
     _call(a, "update_results", b)
     return a
 
 
-def _check_algorithm(algo: Any) -> PemaAlgorithm:
+def _check_algorithm(algo: Any) -> PemaAlgorithm[Any]:
     if not isinstance(algo, PemaAlgorithm):
         raise ArgumentTypeError(f"algo must be an instance of a PemaAlgorithm subclass, got {type(algo).__name__}")
     missing = [m for m in _REQUIRED if getattr(type(algo), m) is getattr(PemaAlgorithm, m)]
@@ -153,7 +158,7 @@ def _check_algorithm(algo: Any) -> PemaAlgorithm:
     return algo
 
 
-def _driver_call(algo: PemaAlgorithm, method: str, *args: Any) -> Any:
+def _driver_call(algo: PemaAlgorithm[Any], method: str, *args: Any) -> Any:
     """A method call on the driver; a failure names the class and the method."""
     try:
         return getattr(algo, method)(*args)
@@ -184,8 +189,30 @@ def _data_info(source: DataSource) -> DataInfo:
     )
 
 
+# The overloads say what comes back: what the algorithm's process_results returns; in a Job with wait=False.
+# fmt: off
+@overload
 def pema_compute(
-    algo: PemaAlgorithm,
+    algo: PemaAlgorithm[R], data: Any, *, compute_context: ComputeContext | None = ..., initialize: bool = ...,
+    progress: bool | None = ..., wait: Literal[True] | None = ...,
+) -> R: ...
+
+@overload
+def pema_compute(
+    algo: PemaAlgorithm[R], data: Any, *, compute_context: ComputeContext | None = ..., initialize: bool = ...,
+    progress: bool | None = ..., wait: Literal[False],
+) -> Job[R]: ...
+
+@overload
+def pema_compute(
+    algo: PemaAlgorithm[R], data: Any, *, compute_context: ComputeContext | None = ..., initialize: bool = ...,
+    progress: bool | None = ..., wait: bool | None,
+) -> R | Job[R]: ...
+# fmt: on
+
+
+def pema_compute(
+    algo: PemaAlgorithm[Any],
     data: Any,
     *,
     compute_context: ComputeContext | None = None,
@@ -212,6 +239,11 @@ def pema_compute(
         the output is an interactive terminal or notebook.
     wait : bool, optional
         False returns a :class:`sparkdist.Job` at once; None uses the context's ``wait`` setting.
+
+    Returns
+    -------
+    What ``algo.process_results()`` returns after the last pass
+        ``R`` for a ``PemaAlgorithm[R]``; with ``wait=False``, a :class:`sparkdist.Job` of it (``Job[R]``).
     """
     algo = _check_algorithm(algo)
     if not isinstance(initialize, bool):
@@ -242,7 +274,7 @@ def pema_compute(
     return jobs.run(f"pema_compute({type(algo).__name__})", ctx, run, wait=waiting, progress=show)
 
 
-def _passes(algo: PemaAlgorithm, source: DataSource, ctx: ComputeContext, initialize: bool, progress: bool) -> Any:
+def _passes(algo: PemaAlgorithm[Any], source: DataSource, ctx: ComputeContext, initialize: bool, progress: bool) -> Any:
     if initialize:
         _driver_call(algo, "initialize")
     passes = max(1, int(getattr(algo, "max_iters", 1)))
@@ -296,7 +328,7 @@ def _read_once(source: DataSource, ctx: ComputeContext) -> Iterator[DataSource]:
             yield SparkData(frame)
 
 
-def _call_on_driver_merge(algo: PemaAlgorithm, merged: PemaAlgorithm) -> None:
+def _call_on_driver_merge(algo: PemaAlgorithm[Any], merged: PemaAlgorithm[Any]) -> None:
     _driver_call(algo, "update_results", merged)
 
 

@@ -11,7 +11,7 @@ from sparkdist.errors import ArgumentTypeError
 from sparkdist.pema.base import PemaAlgorithm
 
 
-class Crosstab(PemaAlgorithm):
+class Crosstab(PemaAlgorithm[pd.DataFrame]):
     """A counts table: one row per value of ``row``, one column per value of ``col``
     (missing values are left out).
 

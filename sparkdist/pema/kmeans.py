@@ -26,7 +26,7 @@ class KMeansResult:
     converged: bool
 
 
-class KMeans(PemaAlgorithm):
+class KMeans(PemaAlgorithm[KMeansResult]):
     """k-means of the rows of ``columns`` (rows with a missing value are left out).
 
     ``init`` gives the starting centers (k by len(columns)). Without it, the k rows with the
@@ -123,14 +123,14 @@ class KMeans(PemaAlgorithm):
         self.counts += other.counts
         self.sse += other.sse
 
-    def process_results(self) -> KMeansResult | None:
+    def process_results(self) -> KMeansResult:
         if self.centers is None:
             if len(self.candidates) < self.k:
                 raise InvalidArgumentError(
                     f"KMeans: k={self.k} is larger than the number of distinct complete rows ({len(self.candidates)})"
                 )
             self.centers = np.array([row for _, row in self.candidates])
-            return None
+            return self._result(self.centers, converged=False)  # the starting centers: no row assigned yet
         if self.counts.sum() == 0:
             raise EmptyDataError(f"KMeans: no complete rows in columns {self.columns}")
         new = self.centers.copy()
@@ -138,16 +138,19 @@ class KMeans(PemaAlgorithm):
         new[filled] = self.sums[filled] / self.counts[filled][:, None]
         self.shift = float(np.sqrt(((new - self.centers) ** 2).sum(axis=1)).max())
         self.iterations += 1
-        result = KMeansResult(
-            centers=pd.DataFrame(new, columns=self.columns),
+        result = self._result(new, converged=self.shift <= self.tol)
+        self.centers = new
+        return result
+
+    def _result(self, centers: np.ndarray, converged: bool) -> KMeansResult:
+        return KMeansResult(
+            centers=pd.DataFrame(centers, columns=self.columns),
             sizes=self.counts.copy(),
             withinss=self.sse.copy(),
             tot_withinss=float(self.sse.sum()),
             iterations=self.iterations,
-            converged=self.shift <= self.tol,
+            converged=converged,
         )
-        self.centers = new
-        return result
 
     def has_converged(self) -> bool:
         return self.iterations > 0 and self.shift <= self.tol

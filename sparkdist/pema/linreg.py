@@ -22,7 +22,7 @@ class LinearRegressionResult(RegressionResult):
     residual_std_error: float
 
 
-class LinearRegression(PemaAlgorithm):
+class LinearRegression(PemaAlgorithm[LinearRegressionResult]):
     """Ordinary least squares of ``y`` on the columns ``x``.
 
     Each chunk's rows are folded into the R factor of ``[X | y]`` and partial R factors merge by

@@ -32,7 +32,7 @@ class LogisticRegressionResult(RegressionResult):
     converged: bool
 
 
-class LogisticRegression(PemaAlgorithm):
+class LogisticRegression(PemaAlgorithm[LogisticRegressionResult]):
     """Logistic regression of a 0/1 column ``y`` on the columns ``x``.
 
     Each pass is one Newton step: the weighted least-squares problem of IRLS is accumulated as an

@@ -10,7 +10,7 @@ from sparkdist.pema._numerics import Moments
 from sparkdist.pema.base import DataInfo, PemaAlgorithm
 
 
-class Mean(PemaAlgorithm):
+class Mean(PemaAlgorithm[float]):
     """The mean of ``column``, ignoring missing values.
 
     >>> import pandas as pd

@@ -13,7 +13,7 @@ from sparkdist.pema._numerics import Moments
 from sparkdist.pema.base import DataInfo, PemaAlgorithm
 
 
-class Summary(PemaAlgorithm):
+class Summary(PemaAlgorithm[pd.DataFrame]):
     """count, missing, mean, std, var, min and max of numeric columns (all of them by default).
 
     One pass over the data. Each chunk is summarised by a corrected two-pass (its mean, then

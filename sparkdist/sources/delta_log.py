@@ -130,7 +130,28 @@ def _open(deltalake: Any, uri: str, version: int | None, timestamp: Any, options
             raise DataNotFoundError(
                 f"the Delta table '{uri}' has no version at or before {timestamp}: {one_line(err)}"
             ) from err
+        _check_not_before_first(deltalake, uri, table, timestamp, options)
     return table
+
+
+def _check_not_before_first(deltalake: Any, uri: str, table: Any, timestamp: Any, options: Any) -> None:
+    """DataNotFoundError when ``timestamp`` is before the commit of the version deltalake loaded for it
+    (its ``load_as_version`` gives the first version for a time before the table existed; Spark's
+    ``timestampAsOf`` refuses it, and so do we)."""
+    import datetime
+
+    when = datetime.datetime.fromisoformat(timestamp) if isinstance(timestamp, str) else timestamp
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    loaded = table.version()
+    history = deltalake.DeltaTable(uri, storage_options=options).history()  # of the latest: right versions
+    committed = next((h.get("timestamp") for h in history if h.get("version") == loaded), None)
+    if committed is not None and when.timestamp() * 1000 < committed:
+        first = datetime.datetime.fromtimestamp(committed / 1000, tz=datetime.timezone.utc)
+        raise DataNotFoundError(
+            f"the Delta table '{uri}' has no version at or before {timestamp}: its version {loaded}, the "
+            f"earliest it keeps, was committed at {first.isoformat()}"
+        )
 
 
 def _latest(deltalake: Any, uri: str, options: dict[str, str] | None) -> int | None:
