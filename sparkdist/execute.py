@@ -296,36 +296,18 @@ def exec_job(
         ctx,
     )
 
-    def finish(records: list[CallRecord]) -> Any:
-        return _finish(records, func, names, once, continue_on_failure, console_output, n_calls)
-
     def run() -> Any:
         ctx.ship_packages(wanted)
         if out is None:
-            return finish(ctx.run_calls(work))
-        return _written(out, lambda: ctx.run_calls(work), finish, names, continue_on_failure)
+            return _finish(ctx.run_calls(work), func, names, once, continue_on_failure, console_output, n_calls)
+        return out.calls(  # the calls that succeeded are committed
+            lambda: ctx.run_calls(work),
+            lambda records: _finish(records, func, names, once, continue_on_failure, console_output, n_calls),
+            names,
+            continue_on_failure,
+        )
 
     return jobs.run(f"exec_job({name_of(func)})", ctx, run, wait=waiting, progress=show, unit="call")
-
-
-def _written(
-    out: outputs.Output,
-    run_calls: Callable[[], list[CallRecord]],
-    finish: Callable[[list[CallRecord]], Any],
-    names: list[Any] | None,
-    continue_on_failure: bool,
-) -> Any:
-    """The calls under ``output=``: those that succeeded are committed; a failed (continue_on_failure=False),
-    cancelled or interrupted job commits nothing."""
-    with out.writing():
-        records = run_calls()
-        ordered = sorted(records, key=lambda r: (r.call, r.where))  # once_per_executor: one call 0 each
-        out.written(
-            (f"call {names[r.call]!r}" if names is not None else f"call {r.call}", i, r.value)
-            for i, r in enumerate(ordered)
-            if r.status == Status.OK
-        )
-        return outputs.with_output(finish(records), out.commit(), continue_on_failure)
 
 
 def _elements(elem_args: Any) -> tuple[list[Any] | None, tuple[Any, ...] | None]:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Union
 
 from sparkdist import jobs
+from sparkdist._protocol import CallRecord, Status
 from sparkdist.errors import ArgumentTypeError, InvalidArgumentError
 from sparkdist.outputs.records import WriteRecord, WriteReport
 from sparkdist.outputs.writer import OutputWriter, Target
@@ -132,6 +133,25 @@ class Output(abc.ABC):
             if not self.committed:
                 self.abort()
             raise
+
+    def calls(
+        self,
+        run_calls: Callable[[], list[CallRecord]],
+        finish: Callable[[list[CallRecord]], Any],
+        names: list[Any] | None,
+        continue_on_failure: bool,
+    ) -> Any:
+        """exec_job's calls under ``output=``: those that succeeded are committed; a failed
+        (continue_on_failure=False), cancelled or interrupted job commits nothing."""
+        with self.writing():
+            records = run_calls()
+            ordered = sorted(records, key=lambda r: (r.call, r.where))  # once_per_executor: one call 0 each
+            self.written(
+                (f"call {names[r.call]!r}" if names is not None else f"call {r.call}", i, r.value)
+                for i, r in enumerate(ordered)
+                if r.status == Status.OK
+            )
+            return with_output(finish(records), self.commit(), continue_on_failure)
 
     def check_not_cancelled(self) -> None:
         """Right before the commit: a job cancelled (or Ctrl-C'd) meanwhile commits nothing."""
