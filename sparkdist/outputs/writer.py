@@ -40,8 +40,8 @@ class Target:
 
     def file_path(self, attempt: str, folder: str, n: int) -> str:
         """The path of file ``n`` of a task attempt in partition folder ``folder``."""
-        if self.kind == "parquet":  # staging: the driver renames it into place at commit
-            return "/".join(p for p in (self.folder, attempt, folder, f"part-{n:05d}.parquet") if p)
+        if self.kind == "parquet":  # staging (made by the driver): the driver renames it into place at commit
+            return "/".join(p for p in (self.folder, folder, f"{attempt}-{n:05d}.parquet") if p)
         return "/".join(p for p in (self.folder, folder, f"part-{n:05d}-{self.job}-{attempt}.snappy.parquet") if p)
 
 
@@ -115,7 +115,7 @@ def _from_pandas(frame: pd.DataFrame) -> pa.Table:
 
     if any(name is not None for name in frame.index.names):
         frame = frame.reset_index()
-    return pa.Table.from_pandas(frame, preserve_index=False)
+    return pa.Table.from_pandas(frame, preserve_index=False, nthreads=1)  # no thread pool per frame: groups are small
 
 
 def _prepared(
