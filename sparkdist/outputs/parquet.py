@@ -1,7 +1,7 @@
 """A Parquet dataset as an output: tasks write under the job's private staging folder
-``<output>/_sparkdist_temporary/<job>/<attempt>/``; the driver commits the files of the attempts
-that succeeded by renaming them into place under names fixed by (job, split/group/call, file), then
-writes ``_SUCCESS``. ``mode="overwrite"`` removes the old files only at commit; a failed, cancelled
+``<output>/_sparkdist_temporary/<job>/`` (each attempt under names of its own); the driver commits
+the files of the attempts that succeeded by renaming them into place under names fixed by (job,
+split/group/call, file), then writes ``_SUCCESS``. ``mode="overwrite"`` removes the old files only at commit; a failed, cancelled
 or interrupted job removes its staging folder and leaves the output as it was.
 
 What holds for plain Parquet (it has no log): readers never see a task's files before the commit, and
