@@ -75,6 +75,13 @@ class DeltaOutput(Output):
                 "add a version with the new rows, or mode='overwrite' to replace its rows in a new version"
             )
         table = DeltaTable(self.uri, storage_options=self.options)
+        mapping = table.metadata().configuration.get("delta.columnMapping.mode") or "none"
+        if mapping != "none":
+            raise InvalidArgumentError(
+                f"the Delta table '{self.uri}' uses column mapping (mode {mapping!r}): its data files name columns "
+                "by physical names, which output= does not write. Write it with Spark's Delta writer, or write a "
+                "new table"
+            )
         parts = list(table.metadata().partition_columns)
         self.replace = self.mode == "overwrite" and bool(self.partition_by) and list(self.partition_by) != parts
         if not self.partition_by:
