@@ -78,6 +78,7 @@ bench: setup
 	$(PY) benchmarks/bench_pema.py
 	$(PY) benchmarks/bench_parquet.py
 	$(PY) benchmarks/bench_exec_by.py
+	$(PY) benchmarks/bench_output.py
 
 soak: setup
 	for mode in inproc parallel local cluster connect; do (cd benchmarks && ../$(PY) soak.py --mode $$mode) || exit 1; done

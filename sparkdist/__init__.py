@@ -44,6 +44,7 @@ from sparkdist.groups import GroupResult, GroupResults, exec_by
 from sparkdist.jobs import Job, JobTimeoutError, as_completed, get_jobs
 from sparkdist.local import LocalComputeContext, LocalParallelComputeContext
 from sparkdist.nodes import executor_info, ping_executors
+from sparkdist.outputs import WriteReport
 from sparkdist.sources import DataSource, DeltaData, IcebergData, ParquetData, SparkData, ValidationReport
 from sparkdist.spark import SparkComputeContext
 
@@ -102,6 +103,7 @@ __all__ = [
     "ValidationReport",
     "VersionMismatchWarning",
     "WorkerDiedError",
+    "WriteReport",
     "__version__",
     "as_completed",
     "distribute_job",

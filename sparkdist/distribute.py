@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar, overload
 
-from sparkdist import _compat_libs, _explain, _serde, _worker, jobs
+from sparkdist import _compat_libs, _explain, _serde, _worker, jobs, outputs
 from sparkdist._checks import check_bool, check_callable, name_of
 from sparkdist._console import check_progress
 from sparkdist._current import get_compute_context, resolve_context
@@ -54,43 +54,68 @@ def is_distributed_context(compute_context: ComputeContext | None = None, data: 
 def distribute_job(
     func: Callable[..., R], data: Any, *args: Any, reduce: None = ..., wait: Literal[True] | None = ...,
     chunked: bool = ..., columns: Sequence[str] | None = ..., compute_context: ComputeContext | None = ...,
-    packages: Sequence[str] | None = ..., progress: bool | None = ..., **kwargs: Any,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., output: None = ..., **kwargs: Any,
 ) -> list[R]: ...
 
 @overload
 def distribute_job(
     func: Callable[..., R], data: Any, *args: Any, reduce: Callable[[R, R], R], wait: Literal[True] | None = ...,
     chunked: bool = ..., columns: Sequence[str] | None = ..., compute_context: ComputeContext | None = ...,
-    packages: Sequence[str] | None = ..., progress: bool | None = ..., **kwargs: Any,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., output: None = ..., **kwargs: Any,
 ) -> R: ...
 
 @overload
 def distribute_job(
     func: Callable[..., R], data: Any, *args: Any, reduce: None = ..., wait: Literal[False],
     chunked: bool = ..., columns: Sequence[str] | None = ..., compute_context: ComputeContext | None = ...,
-    packages: Sequence[str] | None = ..., progress: bool | None = ..., **kwargs: Any,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., output: None = ..., **kwargs: Any,
 ) -> Job[list[R]]: ...
 
 @overload
 def distribute_job(
     func: Callable[..., R], data: Any, *args: Any, reduce: Callable[[R, R], R], wait: Literal[False],
     chunked: bool = ..., columns: Sequence[str] | None = ..., compute_context: ComputeContext | None = ...,
-    packages: Sequence[str] | None = ..., progress: bool | None = ..., **kwargs: Any,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., output: None = ..., **kwargs: Any,
 ) -> Job[R]: ...
 
 @overload
 def distribute_job(
     func: Callable[..., R], data: Any, *args: Any, reduce: None = ..., wait: bool | None,
     chunked: bool = ..., columns: Sequence[str] | None = ..., compute_context: ComputeContext | None = ...,
-    packages: Sequence[str] | None = ..., progress: bool | None = ..., **kwargs: Any,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., output: None = ..., **kwargs: Any,
 ) -> list[R] | Job[list[R]]: ...
 
 @overload
 def distribute_job(
     func: Callable[..., R], data: Any, *args: Any, reduce: Callable[[R, R], R], wait: bool | None,
     chunked: bool = ..., columns: Sequence[str] | None = ..., compute_context: ComputeContext | None = ...,
-    packages: Sequence[str] | None = ..., progress: bool | None = ..., **kwargs: Any,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., output: None = ..., **kwargs: Any,
 ) -> R | Job[R]: ...
+
+# with output=: the output's data source (a Job of it with wait=False)
+@overload
+def distribute_job(
+    func: Callable[..., Any], data: Any, *args: Any, output: outputs.OutputArg, wait: Literal[True] | None = ...,
+    mode: outputs.Mode = ..., partition_by: Sequence[str] | str | None = ..., reduce: None = ..., chunked: bool = ...,
+    columns: Sequence[str] | None = ..., compute_context: ComputeContext | None = ...,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., **kwargs: Any,
+) -> DataSource: ...
+
+@overload
+def distribute_job(
+    func: Callable[..., Any], data: Any, *args: Any, output: outputs.OutputArg, wait: Literal[False],
+    mode: outputs.Mode = ..., partition_by: Sequence[str] | str | None = ..., reduce: None = ..., chunked: bool = ...,
+    columns: Sequence[str] | None = ..., compute_context: ComputeContext | None = ...,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., **kwargs: Any,
+) -> Job[DataSource]: ...
+
+@overload
+def distribute_job(
+    func: Callable[..., Any], data: Any, *args: Any, output: outputs.OutputArg, wait: bool | None,
+    mode: outputs.Mode = ..., partition_by: Sequence[str] | str | None = ..., reduce: None = ..., chunked: bool = ...,
+    columns: Sequence[str] | None = ..., compute_context: ComputeContext | None = ...,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., **kwargs: Any,
+) -> DataSource | Job[DataSource]: ...
 # fmt: on
 
 
@@ -105,6 +130,9 @@ def distribute_job(
     packages: Sequence[str] | None = None,
     wait: bool | None = None,
     progress: bool | None = None,
+    output: Any = None,
+    mode: str = "error",
+    partition_by: Sequence[str] | str | None = None,
     **kwargs: Any,
 ) -> Any:
     """Call ``func(split, *args, **kwargs)`` once per split of ``data``, in parallel.
@@ -140,13 +168,23 @@ def distribute_job(
         False returns a :class:`sparkdist.Job` at once; None uses the context's ``wait`` setting.
     progress : bool, optional
         Show a progress bar while waiting (default: only in an interactive terminal or notebook).
+    output : str, os.PathLike, ParquetData or DeltaData, optional
+        Write what ``func`` returns for each split (a pandas DataFrame, a pyarrow Table or RecordBatch,
+        None, or an iterator of those) to this Parquet dataset (a path) or Delta table, from where it
+        runs; the call then returns the output as a data source (its ``.report`` says what was written).
+        Not with ``reduce``. See the user guide's page "Results that stay distributed".
+    mode : {"error", "overwrite", "append"}
+        With ``output``: refuse an output that holds data (default), replace it, or add to it.
+    partition_by : list of str, optional
+        With ``output``: write hive folders (``col=value/``) of these columns.
 
     Returns
     -------
     list, or one value with reduce, or Job
         For a ``func`` returning ``R``: the per-split results in split order (``list[R]``); with
         ``reduce``, the one reduced value (``R``); with ``wait=False``, a :class:`sparkdist.Job` of either
-        (``Job[list[R]]``, ``Job[R]``).
+        (``Job[list[R]]``, ``Job[R]``). With ``output``: the output's data source (``ParquetData`` or
+        ``DeltaData``), or a Job of it.
 
     Notes
     -----
@@ -180,6 +218,7 @@ def distribute_job(
     waiting = jobs.check_wait(wait, ctx)
     show = check_progress(progress)
     given = as_data_source(data)
+    out = outputs.resolve(output, mode=mode, partition_by=partition_by, reduce=reduce, source=given)
     source = given.prepare(ctx)  # how ctx reads it: bad paths fail here, on the driver
     if columns is not None:
         source = source.with_columns(columns)
@@ -187,7 +226,11 @@ def distribute_job(
         f"distribute_job({name_of(func)})", ctx, given, source, _explain.reduce_note(ctx, reduce, chunked)
     )
     task = _worker.SplitTask(
-        func=func, args=tuple(args), kwargs=dict(kwargs), chunked=chunked, result_limit=ctx.max_result_size
+        func=func if out is None else out.wrap(func),
+        args=tuple(args),
+        kwargs=dict(kwargs),
+        chunked=chunked,
+        result_limit=ctx.max_result_size,
     )
     ships = ctx.ships_work
     work = SplitWork(
@@ -199,7 +242,13 @@ def distribute_job(
 
     def run() -> Any:
         ctx.ship_packages(wanted)
-        return _finish(ctx.run_splits(work), func, reduce, source)
+        if out is None:
+            return _finish(ctx.run_splits(work), func, reduce, source)
+        with out.writing():  # a failed, cancelled or interrupted job commits nothing
+            outcomes = ctx.run_splits(work)
+            out.written((f"split {o.split}", o.split, o.value) for o in outcomes if o.status == Status.OK)
+            _finish(outcomes, func, None, source)
+            return out.commit()
 
     return jobs.run(f"distribute_job({name_of(func)})", ctx, run, wait=waiting, progress=show)
 

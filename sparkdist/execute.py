@@ -6,7 +6,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar, cast, overload
 
-from sparkdist import _compat_libs, _options, _serde, _worker, jobs
+from sparkdist import _compat_libs, _options, _serde, _worker, jobs, outputs
 from sparkdist._checks import check_bool, check_callable, check_positive_int, check_seed, name_of
 from sparkdist._console import check_progress
 from sparkdist._current import resolve_context
@@ -57,7 +57,7 @@ def exec_job(
     wait: Literal[True] | None = ...,
     times_to_run: int | None = ..., task_chunk_size: int | None = ..., rng_seed: int | None = ...,
     continue_on_failure: bool = ..., console_output: bool = ..., compute_context: ComputeContext | None = ...,
-    packages: Sequence[str] | None = ..., progress: bool | None = ..., **kwargs: Any,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., output: None = ..., **kwargs: Any,
 ) -> list[R | TaskError]: ...
 
 @overload
@@ -67,7 +67,7 @@ def exec_job(
     wait: Literal[False],
     times_to_run: int | None = ..., task_chunk_size: int | None = ..., rng_seed: int | None = ...,
     continue_on_failure: bool = ..., console_output: bool = ..., compute_context: ComputeContext | None = ...,
-    packages: Sequence[str] | None = ..., progress: bool | None = ..., **kwargs: Any,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., output: None = ..., **kwargs: Any,
 ) -> Job[list[R | TaskError]]: ...
 
 @overload
@@ -77,7 +77,7 @@ def exec_job(
     wait: bool | None,
     times_to_run: int | None = ..., task_chunk_size: int | None = ..., rng_seed: int | None = ...,
     continue_on_failure: bool = ..., console_output: bool = ..., compute_context: ComputeContext | None = ...,
-    packages: Sequence[str] | None = ..., progress: bool | None = ..., **kwargs: Any,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., output: None = ..., **kwargs: Any,
 ) -> list[R | TaskError] | Job[list[R | TaskError]]: ...
 
 @overload
@@ -87,7 +87,7 @@ def exec_job(
     wait: Literal[True] | None = ...,
     times_to_run: int | None = ..., task_chunk_size: int | None = ..., rng_seed: int | None = ...,
     continue_on_failure: bool = ..., console_output: bool = ..., compute_context: ComputeContext | None = ...,
-    packages: Sequence[str] | None = ..., progress: bool | None = ..., **kwargs: Any,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., output: None = ..., **kwargs: Any,
 ) -> dict[K, R | TaskError]: ...
 
 @overload
@@ -97,7 +97,7 @@ def exec_job(
     wait: Literal[False],
     times_to_run: int | None = ..., task_chunk_size: int | None = ..., rng_seed: int | None = ...,
     continue_on_failure: bool = ..., console_output: bool = ..., compute_context: ComputeContext | None = ...,
-    packages: Sequence[str] | None = ..., progress: bool | None = ..., **kwargs: Any,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., output: None = ..., **kwargs: Any,
 ) -> Job[dict[K, R | TaskError]]: ...
 
 @overload
@@ -107,7 +107,7 @@ def exec_job(
     wait: bool | None,
     times_to_run: int | None = ..., task_chunk_size: int | None = ..., rng_seed: int | None = ...,
     continue_on_failure: bool = ..., console_output: bool = ..., compute_context: ComputeContext | None = ...,
-    packages: Sequence[str] | None = ..., progress: bool | None = ..., **kwargs: Any,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., output: None = ..., **kwargs: Any,
 ) -> dict[K, R | TaskError] | Job[dict[K, R | TaskError]]: ...
 
 @overload
@@ -117,7 +117,7 @@ def exec_job(
     wait: Literal[True] | None = ...,
     times_to_run: int | None = ..., task_chunk_size: int | None = ..., rng_seed: int | None = ...,
     continue_on_failure: bool = ..., console_output: bool = ..., compute_context: ComputeContext | None = ...,
-    packages: Sequence[str] | None = ..., progress: bool | None = ..., **kwargs: Any,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., output: None = ..., **kwargs: Any,
 ) -> dict[str, R | TaskError]: ...
 
 @overload
@@ -127,7 +127,7 @@ def exec_job(
     wait: Literal[False],
     times_to_run: int | None = ..., task_chunk_size: int | None = ..., rng_seed: int | None = ...,
     continue_on_failure: bool = ..., console_output: bool = ..., compute_context: ComputeContext | None = ...,
-    packages: Sequence[str] | None = ..., progress: bool | None = ..., **kwargs: Any,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., output: None = ..., **kwargs: Any,
 ) -> Job[dict[str, R | TaskError]]: ...
 
 @overload
@@ -137,7 +137,7 @@ def exec_job(
     wait: bool | None,
     times_to_run: int | None = ..., task_chunk_size: int | None = ..., rng_seed: int | None = ...,
     continue_on_failure: bool = ..., console_output: bool = ..., compute_context: ComputeContext | None = ...,
-    packages: Sequence[str] | None = ..., progress: bool | None = ..., **kwargs: Any,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., output: None = ..., **kwargs: Any,
 ) -> dict[str, R | TaskError] | Job[dict[str, R | TaskError]]: ...
 
 @overload
@@ -147,8 +147,19 @@ def exec_job(
     wait: bool | None = ...,
     times_to_run: int | None = ..., task_chunk_size: int | None = ..., rng_seed: int | None = ...,
     continue_on_failure: bool = ..., console_output: bool = ..., compute_context: ComputeContext | None = ...,
-    packages: Sequence[str] | None = ..., progress: bool | None = ..., **kwargs: Any,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., output: None = ..., **kwargs: Any,
 ) -> list[R | TaskError] | dict[Any, R | TaskError] | Job[list[R | TaskError]] | Job[dict[Any, R | TaskError]]: ...
+
+# with output=: each call's rows written (or its TaskError) with .output, or the output's data source
+@overload
+def exec_job(
+    func: Callable[..., Any], *args: Any, output: outputs.OutputArg,
+    mode: outputs.Mode = ..., partition_by: Sequence[str] | str | None = ...,
+    elem_args: ElemArgs | Mapping[Any, Any] | None = ..., once_per_executor: bool = ..., wait: bool | None = ...,
+    times_to_run: int | None = ..., task_chunk_size: int | None = ..., rng_seed: int | None = ...,
+    continue_on_failure: bool = ..., console_output: bool = ..., compute_context: ComputeContext | None = ...,
+    packages: Sequence[str] | None = ..., progress: bool | None = ..., **kwargs: Any,
+) -> Any: ...
 # fmt: on
 
 
@@ -166,6 +177,9 @@ def exec_job(
     packages: Sequence[str] | None = None,
     wait: bool | None = None,
     progress: bool | None = None,
+    output: Any = None,
+    mode: str = "error",
+    partition_by: Sequence[str] | str | None = None,
     **kwargs: Any,
 ) -> Any:
     """Run many independent calls of ``func`` as one job (RevoScaleR's ``rxExec``).
@@ -211,6 +225,12 @@ def exec_job(
         output); None uses the context's ``wait`` setting.
     progress : bool, optional
         Show a progress bar while waiting (default: only in an interactive terminal or notebook).
+    output, mode, partition_by
+        Write what each call returns (frames, as for :func:`sparkdist.distribute_job`) to a Parquet
+        dataset or Delta table from where it runs. With ``continue_on_failure=True`` the calls that
+        succeeded are written and the results hold each call's rows written (or its TaskError), with
+        the output's data source as their ``.output``; with False the output's data source is
+        returned. See the user guide's page "Results that stay distributed".
 
     Returns
     -------
@@ -246,8 +266,9 @@ def exec_job(
             "once_per_executor=True runs one call per executor: give at most one elem_args entry"
         )
     n_calls = 1 if once else (len(elems) if elems is not None else (times or 1))
+    out = outputs.resolve(output, mode=mode, partition_by=partition_by)
     batch = _worker.CallBatch(
-        func=func,
+        func=func if out is None else out.wrap(func),
         args=tuple(args),
         kwargs=dict(kwargs),
         elems=elems,
@@ -277,7 +298,14 @@ def exec_job(
 
     def run() -> Any:
         ctx.ship_packages(wanted)
-        return _finish(ctx.run_calls(work), func, names, once, continue_on_failure, console_output, n_calls)
+        if out is None:
+            return _finish(ctx.run_calls(work), func, names, once, continue_on_failure, console_output, n_calls)
+        return out.calls(  # the calls that succeeded are committed
+            lambda: ctx.run_calls(work),
+            lambda records: _finish(records, func, names, once, continue_on_failure, console_output, n_calls),
+            names,
+            continue_on_failure,
+        )
 
     return jobs.run(f"exec_job({name_of(func)})", ctx, run, wait=waiting, progress=show, unit="call")
 

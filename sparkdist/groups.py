@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
-from sparkdist import _compat_libs, _options, _serde, _worker, jobs
+from sparkdist import _compat_libs, _options, _serde, _worker, jobs, outputs
 from sparkdist._checks import check_bool, check_callable, check_columns, check_seed, name_of
 from sparkdist._console import check_progress
 from sparkdist._current import resolve_context
@@ -52,7 +52,10 @@ class GroupResult(Generic[R]):
 
 class GroupResults(list[GroupResult[R]]):
     """exec_by's result: one :class:`GroupResult` per group, sorted by key (nulls first, as Spark sorts).
-    ``GroupResults[R]`` holds ``GroupResult[R]`` items, R being what the function returns."""
+    ``GroupResults[R]`` holds ``GroupResult[R]`` items, R being what the function returns. With
+    ``output=``, ``.output`` is the data source of what the job wrote (each result: rows written)."""
+
+    output: DataSource | None = None
 
     def to_dict(self) -> dict[tuple[Any, ...], R | TaskError]:
         """``{key values as a tuple: result}``, in key order."""
@@ -75,7 +78,7 @@ def exec_by(
     filter: Callable[[pd.DataFrame], pd.DataFrame] | None = ..., chunked: bool = ...,
     columns: Sequence[str] | None = ..., continue_on_failure: bool = ..., rng_seed: int | None = ...,
     console_output: bool = ..., compute_context: ComputeContext | None = ..., packages: Sequence[str] | None = ...,
-    progress: bool | None = ..., **kwargs: Any,
+    progress: bool | None = ..., output: None = ..., **kwargs: Any,
 ) -> GroupResults[R]: ...
 
 @overload
@@ -84,7 +87,7 @@ def exec_by(
     filter: Callable[[pd.DataFrame], pd.DataFrame] | None = ..., chunked: bool = ...,
     columns: Sequence[str] | None = ..., continue_on_failure: bool = ..., rng_seed: int | None = ...,
     console_output: bool = ..., compute_context: ComputeContext | None = ..., packages: Sequence[str] | None = ...,
-    progress: bool | None = ..., **kwargs: Any,
+    progress: bool | None = ..., output: None = ..., **kwargs: Any,
 ) -> Job[GroupResults[R]]: ...
 
 @overload
@@ -93,8 +96,19 @@ def exec_by(
     filter: Callable[[pd.DataFrame], pd.DataFrame] | None = ..., chunked: bool = ...,
     columns: Sequence[str] | None = ..., continue_on_failure: bool = ..., rng_seed: int | None = ...,
     console_output: bool = ..., compute_context: ComputeContext | None = ..., packages: Sequence[str] | None = ...,
-    progress: bool | None = ..., **kwargs: Any,
+    progress: bool | None = ..., output: None = ..., **kwargs: Any,
 ) -> GroupResults[R] | Job[GroupResults[R]]: ...
+
+# with output=: each group's rows written (or its TaskError) with .output, or the output's data source
+@overload
+def exec_by(
+    func: Callable[..., Any], data: Any, keys: Sequence[str] | str, *args: Any, output: outputs.OutputArg,
+    mode: outputs.Mode = ..., partition_by: Sequence[str] | str | None = ..., wait: bool | None = ...,
+    filter: Callable[[pd.DataFrame], pd.DataFrame] | None = ..., chunked: bool = ...,
+    columns: Sequence[str] | None = ..., continue_on_failure: bool = ..., rng_seed: int | None = ...,
+    console_output: bool = ..., compute_context: ComputeContext | None = ..., packages: Sequence[str] | None = ...,
+    progress: bool | None = ..., **kwargs: Any,
+) -> Any: ...
 # fmt: on
 
 
@@ -113,6 +127,9 @@ def exec_by(
     packages: Sequence[str] | None = None,
     wait: bool | None = None,
     progress: bool | None = None,
+    output: Any = None,
+    mode: str = "error",
+    partition_by: Sequence[str] | str | None = None,
     **kwargs: Any,
 ) -> Any:
     """Call ``func(keys, group, *args, **kwargs)`` once per group of rows sharing the values of the
@@ -150,6 +167,12 @@ def exec_by(
         Show what each group printed, prefixed by its keys, after the job.
     compute_context, packages, wait, progress
         As for :func:`sparkdist.distribute_job`.
+    output, mode, partition_by
+        Write each group's frames (the key columns added unless ``func`` returns them) to a Parquet
+        dataset or Delta table from where the group runs, as for :func:`sparkdist.distribute_job`.
+        With ``continue_on_failure=True`` the groups that succeeded are written and each result
+        holds its rows written (or its TaskError), with the output's data source as ``.output``;
+        with False the output's data source is returned. See the user guide's page "Results that stay distributed".
 
     Returns
     -------
@@ -189,8 +212,9 @@ def exec_by(
         picked = check_columns(columns, source.column_names(), "columns") or ()
         source = source.with_columns([*(k for k in key_names if k not in picked), *picked])
     _check_key_types(source, key_names)
+    out = outputs.resolve(output, mode=mode, partition_by=partition_by, source=source)
     task = _worker.GroupTask(
-        func=func,
+        func=func if out is None else out.wrap(func, [(k, source.arrow_schema().field(k).type) for k in key_names]),
         keys=key_names,
         args=tuple(args),
         kwargs=dict(kwargs),
@@ -203,10 +227,15 @@ def exec_by(
     task_bytes = _pickle_task(task) if ctx.ships_work else b""
     choose = None if filter is None else Chooser(filter, key_names)
 
-    def run() -> GroupResults[Any]:
+    def run() -> Any:
         ctx.ship_packages(wanted)
-        records = _run(ctx, task, task_bytes, source, choose)
-        return _finish(records, task, continue_on_failure)
+        if out is None:
+            return _finish(_run(ctx, task, task_bytes, source, choose), task, continue_on_failure)
+        with out.writing():  # a failed (continue_on_failure=False), cancelled or interrupted job commits nothing
+            records = sorted(_run(ctx, task, task_bytes, source, choose), key=lambda r: order(r.keys))
+            out.written((_label(key_names, r.keys), i, r.value) for i, r in enumerate(records) if r.status == Status.OK)
+            results = _finish(records, task, continue_on_failure)
+            return _with_output(results, out.commit(), continue_on_failure)
 
     return jobs.run(f"exec_by({name_of(func)})", ctx, run, wait=waiting, progress=show, unit="group")
 
@@ -309,6 +338,21 @@ def _run(
     batch_bytes = _serde.dumps_checked(batch, what=f"the groups of {name_of(task.func)!r}") if ctx.ships_work else b""
     work = CallWork(batch, batch_bytes, len(planned), -(-len(planned) // tasks))
     return [GroupRecord(planned[r.call].keys, r.status, r.value, r.output, r.where) for r in ctx.run_calls(work)]
+
+
+def _label(names: tuple[str, ...], keys: tuple[Any, ...]) -> str:
+    return "group " + ", ".join(f"{k}={v!r}" for k, v in zip(names, keys, strict=True))
+
+
+def _with_output(results: GroupResults[Any], source: DataSource, continue_on_failure: bool) -> Any:
+    """Under ``output=``: the source alone, or each group's rows written (or TaskError) and ``.output``."""
+    if not continue_on_failure:
+        return source
+    done: GroupResults[int] = GroupResults(
+        GroupResult(g.keys, g.result if isinstance(g.result, TaskError) else g.result.rows, g.status) for g in results
+    )
+    done.output = source
+    return done
 
 
 def _finish(records: list[GroupRecord], task: _worker.GroupTask, continue_on_failure: bool) -> GroupResults[Any]:

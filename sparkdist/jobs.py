@@ -346,3 +346,10 @@ def _interrupt(job: Job[Any]) -> None:
     """Ctrl-C during a waiting call: the job is canceled (its Spark work interrupted from another thread)."""
     job._cancel_requested = True
     _keep_cancelling(job)
+
+
+def cancel_requested() -> bool:
+    """Whether the job running in this thread (if any) was asked to stop: cancelled or Ctrl-C'd. A
+    job that writes an output checks this right before its commit."""
+    job = _current_job.get()
+    return job is not None and job._cancel_requested

@@ -96,6 +96,8 @@ class DataSource(abc.ABC):
     """
 
     columns: tuple[str, ...] | None
+    #: On the source a job with ``output=`` returns: what it wrote (a :class:`sparkdist.WriteReport`).
+    report: Any = None
 
     @abc.abstractmethod
     def column_names(self) -> list[str]:

@@ -90,8 +90,12 @@ def discover(
     entries = list({e.path: e for e in reversed(entries)}.values())[::-1]  # each file once, first mention wins
     footers = read_footers(fs, [e.path for e in entries])
     partitioning, part_schema = _partitioning(entries, partitioning)
-    file_schema = _file_schema([e.path for e in entries], footers, part_schema.names)
-    full = schema if schema is not None else _merge(file_schema, part_schema)
+    # a schema given is what the files are read with: their own types need not agree (it widens them)
+    full = (
+        schema
+        if schema is not None
+        else _merge(_file_schema([e.path for e in entries], footers, part_schema.names), part_schema)
+    )
     fragments = _fragments(fs, entries, partitioning, full)
     files: list[File] = []
     row_groups: list[RowGroup] = []

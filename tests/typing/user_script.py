@@ -54,6 +54,8 @@ reveal_type(sd.distribute_job(total, frame, reduce=add))  # float
 reveal_type(sd.distribute_job(total, frame, wait=True))  # list[float]
 reveal_type(sd.distribute_job(total, frame, wait=False))  # Job[list[float]]
 reveal_type(sd.distribute_job(total, frame, reduce=add, wait=False))  # Job[float]
+reveal_type(sd.distribute_job(total, frame, output="out"))  # DataSource
+reveal_type(sd.distribute_job(total, frame, output=sd.DeltaData("t"), mode="append", wait=False))  # Job[DataSource]
 reveal_type(sd.distribute_job(total, frame, wait=False).result())  # list[float]
 reveal_type(sd.distribute_job(total, frame, reduce=add, wait=False).result(timeout=5))  # float
 reveal_type(sd.distribute_job(total, frame, wait=flag))  # list[float] | Job[list[float]]
@@ -122,6 +124,8 @@ reveal_type(sd.get_jobs())  # list[Job[Any]]
 sd.distribute_job(total, frame, reduce=shout)  # type: ignore[misc]
 sd.distribute_job(total, frame, chunked="yes")  # type: ignore[call-overload]
 sd.distribute_job(total, frame, wait="no")  # type: ignore[call-overload]
+sd.distribute_job(total, frame, output="out", reduce=add)  # type: ignore[call-overload]
+sd.distribute_job(total, frame, output="out", mode="replace")  # type: ignore[call-overload]
 sd.exec_job(square, elem_args=[1], rng_seed="42")  # type: ignore[call-overload]
 sd.exec_job(square, elem_args=42)  # type: ignore[call-overload]
 sd.exec_by(per_store, frame, ["store"], filter="store > 1")  # type: ignore[call-overload]
