@@ -138,7 +138,9 @@ test-pandas-newest: .venvs/pandas-newest/.installed
 # the whole lane (wheel 9 s, each venv about 30 s from pip's cache, 80 s / 249 tests without a JVM).
 RUNTIME_PYTHON  ?= python3.11
 RUNTIME_PINS    := pyspark==3.5.0 pandas==1.5.3 numpy==1.23.5 pyarrow==14.0.1 cloudpickle==2.2.1
-FLOORS_PYTHON   ?= python3.10
+# a Python 3.10: on PATH, else pyenv's (this machine's image has it under ~/.pyenv/versions, not on PATH)
+FLOORS_PYTHON   ?= $(firstword $(shell python3.10 -c "import sys; print(sys.executable)" 2>/dev/null) \
+                   $(wildcard $(HOME)/.pyenv/versions/3.10*/bin/python3.10) python3.10)
 FLOORS_PINS     := pandas==1.5.0 numpy==1.23.0 pyarrow==8.0.0 cloudpickle==2.2.0 tqdm==4.50.0
 RUNTIME_TESTS   := tests/test_runtime.py tests/test_parquet.py tests/test_sources.py tests/test_columns.py \
                    tests/test_distribute.py tests/test_exec_by.py tests/test_execute.py tests/test_pema.py
